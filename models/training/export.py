@@ -1,0 +1,226 @@
+"""Export a trained model to models/<id>/: generator.onnx, base.onnx, tokenizer.json,
+manifest.json; then verify the ONNX graphs numerically in node (onnxruntime-node) against
+torch and check the manifest.
+
+/usr/bin/python3 models/training/export.py --model generative-adapter-tiny
+/usr/bin/python3 models/training/export.py --model iag-tiny
+"""
+import argparse, hashlib, json, os, shutil, subprocess, sys
+import torch
+import torch.nn as nn
+import common, lm, hyper, tok, data
+
+OPSET = 14
+BASE_NAME = "hyperadapt/tiny-lm-synthetic-4l-d128"
+
+MODELS = {
+    "generative-adapter-tiny": dict(
+        method="generative-adapter", ckpt="ga.pt", field="context", max_tokens=common.MAX_CONTEXT,
+        description="Generative Adapter (Chen et al. 2024) for a tiny synthetic-domain llama: "
+                    "maps a document to a rank-8 LoRA in one forward pass so the base answers "
+                    "questions about it closed-book."),
+    "iag-tiny": dict(
+        method="iag", ckpt="iag.pt", field="question", max_tokens=common.MAX_QUESTION,
+        description="IAG/IMcQA implicit imagination for a tiny synthetic-domain llama: maps a "
+                    "question to a rank-8 LoRA that helps the base recall facts from its "
+                    "pre-training corpus."),
+}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def base_revision(base):
+    h = hashlib.sha256()
+    for k, v in sorted(base.state_dict().items()):
+        h.update(k.encode()); h.update(v.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+class BaseOnnx(nn.Module):
+    def __init__(self, base, groups, scaling):
+        super().__init__()
+        self.base, self.groups, self.scaling = base, list(groups), scaling
+
+    def forward(self, input_ids, attention_mask, *ab):
+        lora = {g: (ab[2 * i], ab[2 * i + 1]) for i, g in enumerate(self.groups)}
+        return self.base(input_ids, attention_mask, lora=lora, scaling=self.scaling)
+
+
+class GenOnnx(nn.Module):
+    def __init__(self, gen):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, input_ids, attention_mask):
+        res = self.gen(input_ids, attention_mask)
+        out = []
+        for g in self.gen.groups:
+            out += [res[g][0], res[g][1]]
+        return tuple(out)
+
+
+def load_generator(model_id):
+    spec = MODELS[model_id]
+    base = common.load_base()
+    ck = torch.load(os.path.join(common.CKPT, spec["ckpt"]))
+    a = ck["args"]
+    if spec["method"] == "generative-adapter":
+        gen = hyper.GAGenerator(base, ck["groups"], r=common.LORA_R, mk=a["mk"], norm=a["norm"])
+    else:
+        gen = hyper.IAGHyperNet(base, ck["groups"], r=common.LORA_R, hidden=a["hidden"])
+    missing = gen.load_state_dict(ck["state"], strict=False)
+    assert not missing.unexpected_keys and all(k.startswith("base.") for k in missing.missing_keys)
+    gen.eval()
+    return base, gen, ck
+
+
+def export(model_id, outdir):
+    spec = MODELS[model_id]
+    base, gen, ck = load_generator(model_id)
+    groups = list(gen.groups)
+    c = base.c
+    os.makedirs(outdir, exist_ok=True)
+    t = common.get_tok()
+    shutil.copyfile(common.TOKENIZER, os.path.join(outdir, "tokenizer.json"))
+    scaling = common.LORA_ALPHA / common.LORA_R
+    r, L = common.LORA_R, c.n_layers
+
+    # ---- base.onnx
+    ids, mask = common.pad([t.encode("question: who runs vantor labs ? answer:"),
+                            t.encode("question: when was ada amsel born ? answer: 19")])
+    ab, names, dyn = [], ["input_ids", "attention_mask"], {
+        "input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+        "logits": {0: "batch", 1: "seq"}}
+    for g in groups:
+        fin, fout = c.module_dims(g)
+        ab += [torch.zeros(2, L, r, fin), torch.zeros(2, L, fout, r)]
+        names += [f"lora_A__{g}", f"lora_B__{g}"]
+        dyn[f"lora_A__{g}"] = {0: "batch"}
+        dyn[f"lora_B__{g}"] = {0: "batch"}
+    base_path = os.path.join(outdir, "base.onnx")
+    torch.onnx.export(BaseOnnx(base, groups, scaling), (ids, mask, *ab), base_path,
+                      input_names=names, output_names=["logits"], dynamic_axes=dyn,
+                      opset_version=OPSET, do_constant_folding=True)
+
+    # ---- generator.onnx
+    field = spec["field"]
+    sample = [t.encode(x) for x in (["ada amsel lives in aldoria . ada amsel owns a dog .",
+                                     "vantor labs makes toys ."] if field == "context" else
+                                    ["where does ada amsel live ?", "who runs vantor labs ?"])]
+    gi, gm = common.pad(sample)
+    outs = []
+    for g in groups:
+        outs += [f"lora_A__{g}", f"lora_B__{g}"]
+    gdyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+    gdyn.update({o: {0: "batch"} for o in outs})
+    gen_path = os.path.join(outdir, "generator.onnx")
+    torch.onnx.export(GenOnnx(gen), (gi, gm), gen_path, input_names=["input_ids", "attention_mask"],
+                      output_names=outs, dynamic_axes=gdyn, opset_version=OPSET,
+                      do_constant_folding=True)
+
+    # ---- manifest
+    man = {
+        "id": model_id,
+        "version": "1.0.0",
+        "method": spec["method"],
+        "description": spec["description"],
+        "generator": "generator.onnx",
+        "sha256": sha256(gen_path),
+        "base_model": {"name_or_path": BASE_NAME, "revision": base_revision(base), "arch": "llama",
+                       "num_layers": L},
+        "condition": {"kind": "text", "tokenizer": "tokenizer.json",
+                      "fields": {field: {"max_tokens": spec["max_tokens"], "required": True}}},
+        "inputs": [
+            {"name": "input_ids", "dtype": "int64", "shape": ["batch", "seq"], "field": field,
+             "role": "input_ids"},
+            {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "seq"], "field": field,
+             "role": "attention_mask"}],
+        "pad_token_id": tok.PAD,
+        "padding_side": "right",
+        "lora": {"r": r, "lora_alpha": common.LORA_ALPHA, "use_rslora": False},
+        "groups": [{"name": g, "output_a": f"lora_A__{g}", "output_b": f"lora_B__{g}",
+                    "in": c.module_dims(g)[0], "out": c.module_dims(g)[1],
+                    "modules": [f"model.layers.{i}.{'self_attn' if g in lm.ATTN else 'mlp'}.{g}"
+                                for i in range(L)]} for g in groups],
+        "formats": {"supported": ["peft"], "default": "peft"},
+        "task_type": "CAUSAL_LM",
+        "base": {"file": "base.onnx", "sha256": sha256(base_path),
+                 "prompts": {"closed_book": data.PROMPT_CLOSED, "with_context": data.PROMPT_CONTEXT},
+                 "eos_token_id": tok.EOS, "max_new_tokens": common.MAX_NEW},
+    }
+    json.dump(man, open(os.path.join(outdir, "manifest.json"), "w"), indent=2)
+    return base, gen, man
+
+
+@torch.no_grad()
+def reference(model_id, base, gen, outdir):
+    """Torch reference outputs for the node check (verify_onnx.mjs)."""
+    t = common.get_tok()
+    pools = data.splits()
+    field = MODELS[model_id]["field"]
+    items = common.eval_set("ga_test" if field == "context" else "mem_test", pools, seed=1)[:2]
+    if field == "context":
+        conds = [t.encode(it["context"]) for it in items]
+    else:
+        conds = [t.encode(it["qas"][0]["question"]) for it in items]
+    conds[1] = conds[1][: max(3, len(conds[0]) - 9)]        # different lengths
+    gi, gm = common.pad(conds)
+    lora = gen(gi, gm)
+    prompts = [t.encode(common.closed_prompt(it["qas"][0]["question"])) for it in items]
+    prompts[1] = prompts[1] + t.encode("the")
+    bi, bm = common.pad(prompts)
+    logits = base(bi, bm, lora=lora, scaling=common.LORA_ALPHA / common.LORA_R)
+    logits0 = base(bi, bm)
+    flat = lambda x: [float(v) for v in x.reshape(-1).tolist()]
+    ref = {"groups": list(gen.groups),
+           "gen_input_ids": gi.tolist(), "gen_attention_mask": gm.tolist(),
+           "gen_outputs": {f"lora_{w}__{g}": {"shape": list(lora[g][j].shape),
+                                              "data": flat(lora[g][j])}
+                           for g in gen.groups for j, w in ((0, "A"), (1, "B"))},
+           "base_input_ids": bi.tolist(), "base_attention_mask": bm.tolist(),
+           "logits_with_lora": {"shape": list(logits.shape), "data": flat(logits)},
+           "logits_no_lora": {"shape": list(logits0.shape), "data": flat(logits0)}}
+    path = f"/tmp/{model_id}-onnx-ref.json"
+    json.dump(ref, open(path, "w"))
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True, choices=list(MODELS))
+    ap.add_argument("--no-verify", action="store_true")
+    args = ap.parse_args()
+    common.setup()
+    outdir = os.path.join(common.ROOT, args.model)
+    base, gen, man = export(args.model, outdir)
+    # torch-side check: zero adapters reproduce the base exactly
+    t = common.get_tok()
+    ids, mask = common.pad([t.encode("question: where does ada amsel live ? answer:")])
+    z = {g: (torch.zeros(1, base.c.n_layers, common.LORA_R, base.c.module_dims(g)[0]),
+             torch.zeros(1, base.c.n_layers, base.c.module_dims(g)[1], common.LORA_R))
+         for g in gen.groups}
+    with torch.no_grad():
+        d = (base(ids, mask, lora=z) - base(ids, mask)).abs().max().item()
+    print("torch zero-LoRA max |diff|", d)
+    assert d == 0.0
+    if not args.no_verify:
+        ref = reference(args.model, base, gen, outdir)
+        here = os.path.dirname(os.path.abspath(__file__))
+        r = subprocess.run(["node", os.path.join(here, "verify_onnx.mjs"), outdir, ref])
+        if r.returncode:
+            sys.exit("ONNX verification FAILED")
+        r = subprocess.run([sys.executable, os.path.join(here, "check_manifest.py"), outdir])
+        if r.returncode:
+            sys.exit("manifest check FAILED")
+    for f in sorted(os.listdir(outdir)):
+        print(f, os.path.getsize(os.path.join(outdir, f)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The two hypernetworks. Both embed a frozen copy of the base LM to read their condition.
+
+GAGenerator (Generative Adapter, Chen et al. 2024), per adapted layer l and module type g:
+    H   = RMSNorm(h^l_t) for the context tokens t (h^l = output of base layer l), masked
+    K   = A2 H       [T, mk]      V = A3 H   [T, r]
+    S   = sum_t k_t v_t^T  / n_tokens          (additive over tokens / chunks; mean-normalised)
+    S'  = g_l * S / (||S||_F + eps)            (scale-normalised state, learned gain per layer)
+    lora_A = S'^T A1   [r, in]     lora_B = B  [out, r]   (B learned, context independent)
+    => Delta W = lora_B lora_A = B S'^T A1 ; the base applies (lora_alpha / r) * Delta W.
+
+IAGHyperNet (IMcQA implicit imagination): question -> pooled frozen-base features (mean of
+RMS-normalised last hidden state over question tokens, concat mean of every layer) + learned
+layer embedding -> MLP -> A [r, in] and B [out, r] per layer; tiny init, B scaled by 1/sqrt(r).
+"""
+import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import lm
+
+
+class GAGenerator(nn.Module):
+    def __init__(self, base, groups, r=8, mk=64, norm="frobenius"):
+        super().__init__()
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        c = base.c
+        self.groups, self.r, self.mk, self.norm = list(groups), r, mk, norm
+        L, d = c.n_layers, c.d
+        self.A1, self.A2, self.A3, self.B = (nn.ParameterDict() for _ in range(4))
+        self.gain = nn.ParameterDict()
+        for g in self.groups:
+            fin, fout = c.module_dims(g)
+            self.A2[g] = nn.Parameter(torch.randn(L, d, mk) / math.sqrt(d))
+            self.A3[g] = nn.Parameter(torch.randn(L, d, r) / math.sqrt(d))
+            self.A1[g] = nn.Parameter(torch.randn(L, mk, fin) / math.sqrt(fin))
+            self.B[g] = nn.Parameter(torch.zeros(L, fout, r))
+            self.gain[g] = nn.Parameter(torch.ones(L, 1, 1))
+
+    def states(self, input_ids, attention_mask):
+        """Unnormalised additive states S_sum [b, L, mk, r] per group and token counts [b]."""
+        with torch.no_grad():
+            _, hs = self.base(input_ids, attention_mask, return_hidden=True)
+        m = attention_mask.to(torch.float32)[:, None, :, None]          # [b,1,T,1]
+        H = torch.stack([lm.rms(h) for h in hs], dim=1) * m              # [b,L,T,d]
+        out = {}
+        for g in self.groups:
+            K = torch.matmul(H, self.A2[g])                               # [b,L,T,mk]
+            V = torch.matmul(H, self.A3[g])                               # [b,L,T,r]
+            out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]
+        return out, attention_mask.to(torch.float32).sum(1)
+
+    def from_states(self, S_sum, n):
+        b = n.shape[0]
+        res = {}
+        for g in self.groups:
+            S = S_sum[g] / n.clamp(min=1.0)[:, None, None, None]
+            if self.norm == "frobenius":
+                fro = torch.sqrt((S * S).sum(dim=(-1, -2), keepdim=True) + 1e-6)
+                S = S * (math.sqrt(self.mk * self.r) / fro)
+            S = S * self.gain[g]
+            A = torch.matmul(S.transpose(-1, -2), self.A1[g])             # [b,L,r,in]
+            B = self.B[g].unsqueeze(0).expand(b, -1, -1, -1)               # [b,L,out,r]
+            res[g] = (A, B)
+        return res
+
+    def forward(self, input_ids, attention_mask):
+        S, n = self.states(input_ids, attention_mask)
+        return self.from_states(S, n)
+
+
+class IAGHyperNet(nn.Module):
+    def __init__(self, base, groups, r=8, hidden=64, emb=32, init_scale=1e-3):
+        super().__init__()
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        c = base.c
+        self.groups, self.r = list(groups), r
+        L, d = c.n_layers, c.d
+        self.layer_emb = nn.Parameter(torch.randn(L, emb) * 0.02)
+        feat = d * (L + 1)
+        self.trunk = nn.Sequential(nn.Linear(feat + emb, hidden * 2), nn.GELU(),
+                                   nn.Linear(hidden * 2, hidden), nn.GELU())
+        self.headA = nn.ModuleDict()
+        self.headB = nn.ModuleDict()
+        for g in self.groups:
+            fin, fout = c.module_dims(g)
+            self.headA[g] = nn.Linear(hidden, r * fin)
+            self.headB[g] = nn.Linear(hidden, fout * r)
+            for h in (self.headA[g], self.headB[g]):
+                nn.init.normal_(h.weight, std=init_scale)
+                nn.init.zeros_(h.bias)
+            # A starts like a PEFT lora_A (random, question-independent part in the bias);
+            # B starts at ~0, so the adapted model starts as the base.
+            nn.init.normal_(self.headA[g].bias, std=1.0 / math.sqrt(fin))
+        self.L = L
+
+    def forward(self, input_ids, attention_mask):
+        c = self.base.c
+        with torch.no_grad():
+            _, hs = self.base(input_ids, attention_mask, return_hidden=True)
+        m = attention_mask.to(torch.float32)[:, :, None]
+        n = m.sum(1).clamp(min=1.0)
+        pooled = [(lm.rms(h) * m).sum(1) / n for h in hs]                # L x [b,d]
+        last = (self.base.model.norm(hs[-1]) * m).sum(1) / n
+        f = torch.cat(pooled + [last], dim=-1)                            # [b, d(L+1)]
+        b = f.shape[0]
+        fe = torch.cat([f[:, None, :].expand(b, self.L, f.shape[-1]),
+                        self.layer_emb[None].expand(b, -1, -1)], dim=-1)  # [b,L,feat+emb]
+        z = self.trunk(fe)                                                # [b,L,hidden]
+        res = {}
+        for g in self.groups:
+            fin, fout = c.module_dims(g)
+            A = self.headA[g](z).view(b, self.L, self.r, fin)
+            B = self.headB[g](z).view(b, self.L, fout, self.r) / math.sqrt(self.r)
+            res[g] = (A, B)
+        return res

@@ -1,0 +1,151 @@
+/**
+ * The one place that reads `process.env`. It parses the environment with zod once, at boot,
+ * into a frozen, typed object; a wrong value stops start-up with a message naming the variable.
+ */
+import path from 'node:path';
+import os from 'node:os';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['0', '1', 'true', 'false', 'yes', 'no'], { message: 'must be one of 0, 1, true, false, yes, no' })
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const positiveNumber = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'must be a positive number')
+  .transform(Number)
+  .pipe(z.number().positive('must be greater than 0'));
+
+const PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'] as const;
+
+const envSchema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  /** Starts a private redis-server when nothing answers at REDIS_URL (npm start only). */
+  REDIS_AUTOSTART: bool.default(true),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
+    .default('hyperadapt'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  MODELS_DIR: z.string().min(1).default('./models'),
+  /** Extra model directories (comma-separated roots), e.g. test fixtures. */
+  EXTRA_MODELS_DIRS: z.string().default(''),
+  DEFAULT_MODEL: z.string().default('generative-adapter-tiny'),
+  EXECUTION_PROVIDERS: z
+    .string()
+    .default('cpu')
+    .transform((v) => v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.enum(PROVIDERS, { message: `each must be one of ${PROVIDERS.join(', ')}` })).min(1, 'must name at least one provider')),
+  INFERENCE_THREADS: int(1, 64).default(Math.max(1, Math.min(4, os.availableParallelism() - 1))),
+  ORT_INTRA_OP_THREADS: int(0, 64).default(1),
+  WORKER_CONCURRENCY: int(1, 256).default(4),
+  MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  JOB_ATTEMPTS: int(1, 20).default(3),
+  JOB_BACKOFF_MS: int(0, 600000).default(1000),
+  JOB_RETENTION_SECONDS: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
+  IDEMPOTENCY_TTL_SECONDS: int(60, 7 * 24 * 3600).default(24 * 3600),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600000).default(15000),
+  API_KEYS: z.string().default(''),
+  API_KEYS_FILE: z.string().default(''),
+  WEBHOOK_ALLOW_HOSTS: z.string().default(''),
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_RETRY_SCALE: positiveNumber.default(1),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  redisUrl: string;
+  redisAutostart: boolean;
+  queuePrefix: string;
+  dataDir: string;
+  modelsDirs: string[];
+  defaultModel: string;
+  executionProviders: string[];
+  inferenceThreads: number;
+  ortIntraOpThreads: number;
+  workerConcurrency: number;
+  maxBodyBytes: number;
+  jobAttempts: number;
+  jobBackoffMs: number;
+  jobRetentionSeconds: number;
+  idempotencyTtlSeconds: number;
+  shutdownTimeoutMs: number;
+  apiKeys: string;
+  apiKeysFile: string;
+  webhookAllowHosts: string[];
+  webhookAllowPrivate: boolean;
+  webhookRetryScale: number;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+/** A start-up error whose message names each variable that is wrong. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses an environment into a frozen Config. Empty strings count as unset.
+ *
+ * @example
+ * const config = loadConfig(process.env); // throws ConfigError: "PORT: must be at most 65535"
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<Config> {
+  const relevant: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') relevant[key] = v;
+  }
+  const parsed = envSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const config: Config = {
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    redisAutostart: e.REDIS_AUTOSTART,
+    queuePrefix: e.QUEUE_PREFIX,
+    dataDir: path.resolve(e.DATA_DIR),
+    modelsDirs: [path.resolve(e.MODELS_DIR), ...list(e.EXTRA_MODELS_DIRS).map((d) => path.resolve(d))],
+    defaultModel: e.DEFAULT_MODEL,
+    executionProviders: e.EXECUTION_PROVIDERS,
+    inferenceThreads: e.INFERENCE_THREADS,
+    ortIntraOpThreads: e.ORT_INTRA_OP_THREADS,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    jobAttempts: e.JOB_ATTEMPTS,
+    jobBackoffMs: e.JOB_BACKOFF_MS,
+    jobRetentionSeconds: e.JOB_RETENTION_SECONDS,
+    idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    apiKeys: e.API_KEYS,
+    apiKeysFile: e.API_KEYS_FILE,
+    webhookAllowHosts: list(e.WEBHOOK_ALLOW_HOSTS),
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+    webhookRetryScale: e.WEBHOOK_RETRY_SCALE,
+    logLevel: e.LOG_LEVEL,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,55 @@
+/** The Express application: middleware order, routes, and the one error handler. */
+import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../logging/logger.js';
+import type { ModelRegistry } from '../models/model-registry.js';
+import type { AdapterStore } from '../store/adapter-store.js';
+import type { JobStore } from '../store/job-store.js';
+import type { GenerateQueue } from '../jobs/generate-queue.js';
+import type { JobEvents } from '../jobs/job-events.js';
+import { errorMiddleware } from './error-middleware.js';
+import { authenticate, requestId, type ApiKey } from './request-context.js';
+import { adaptersRoutes } from './routes/adapters-routes.js';
+import { healthRoutes, type Readiness } from './routes/health-routes.js';
+import { jobsRoutes } from './routes/jobs-routes.js';
+import { modelsRoutes } from './routes/models-routes.js';
+
+export interface AppDeps {
+  redis: Redis;
+  registry: ModelRegistry;
+  jobs: JobStore;
+  adapters: AdapterStore;
+  queue: GenerateQueue;
+  events: JobEvents;
+  apiKeys: ApiKey[];
+  maxBodyBytes: number;
+  readiness: Readiness;
+  log: Logger;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(requestId());
+  app.use((req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      deps.log.debug({ requestId: req.id, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
+    });
+    next();
+  });
+  app.use(healthRoutes(deps.redis, deps.readiness, () => deps.registry.list().length));
+  app.use('/v1', authenticate(deps.apiKeys));
+  app.use(modelsRoutes(deps.registry));
+  app.use(jobsRoutes(deps.jobs));
+  app.use(adaptersRoutes({ ...deps }));
+  app.use(() => {
+    throw new AppError('not_found', 'No such endpoint.');
+  });
+  app.use(errorMiddleware(deps.log, deps.maxBodyBytes));
+  return app;
+}

@@ -1,0 +1,106 @@
+import { Router, json, type Response } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../errors/app-error.js';
+import { writeTarGz } from '../../adapters/archive.js';
+import { createAdapterJob, type CreateAdapterDeps } from '../../usecases/create-adapter-job/create-adapter-job.js';
+import { adapterView, type AdapterRecord, type AdapterStore } from '../../store/adapter-store.js';
+import { limitParam, parseQuery } from '../query.js';
+import { parseIdempotencyKey, parsePreferWait, requireJson } from '../request-context.js';
+
+const listQuery = z.strictObject({
+  model: z.string().max(128).optional(),
+  limit: limitParam,
+  cursor: z.string().max(256).optional(),
+});
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.json': 'application/json; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.safetensors': 'application/octet-stream',
+};
+
+export interface AdaptersRoutesDeps extends CreateAdapterDeps {
+  adapters: AdapterStore;
+  maxBodyBytes: number;
+}
+
+function notFound(id: string): AppError {
+  return new AppError('not_found', `No adapter with id ${id.slice(0, 64)}.`);
+}
+
+export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
+  const r = Router();
+  const body = json({ limit: deps.maxBodyBytes, strict: true, type: () => true });
+
+  r.post('/v1/adapters', requireJson(), body, async (req, res) => {
+    const waitSeconds = parsePreferWait(req.get('prefer'));
+    const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const { job, status } = await createAdapterJob(deps, { tenant: req.tenant, body: req.body, idempotencyKey, waitSeconds, signal: abort.signal });
+    if (waitSeconds) res.setHeader('Preference-Applied', `wait=${waitSeconds}`);
+    res.setHeader('Location', job.urls.self);
+    res.status(status).json(job);
+  });
+
+  r.get('/v1/adapters', async (req, res) => {
+    const q = parseQuery(req, listQuery);
+    const page = await deps.adapters.list(req.tenant, { limit: q.limit, cursor: q.cursor, model: q.model });
+    res.json({ object: 'list', data: page.data.map(adapterView), has_more: page.nextCursor !== null, next_cursor: page.nextCursor });
+  });
+
+  const load = async (tenant: string, id: string): Promise<AdapterRecord> => {
+    const rec = await deps.adapters.get(tenant, id);
+    if (!rec) throw notFound(id);
+    return rec;
+  };
+
+  r.get('/v1/adapters/:id', async (req, res) => {
+    res.json(adapterView(await load(req.tenant, req.params.id)));
+  });
+
+  r.delete('/v1/adapters/:id', async (req, res) => {
+    if (!(await deps.adapters.delete(req.tenant, req.params.id))) throw notFound(req.params.id);
+    res.status(204).end();
+  });
+
+  r.get('/v1/adapters/:id/files/:name', async (req, res) => {
+    const rec = await load(req.tenant, req.params.id);
+    const file = rec.files.find((f) => f.name === req.params.name);
+    if (!file) throw new AppError('not_found', `Adapter ${rec.id} has no file named "${req.params.name.slice(0, 128)}".`);
+    const ext = file.name.slice(file.name.lastIndexOf('.'));
+    res.setHeader('ETag', `"${file.sha256}"`);
+    // Content-addressed: the bytes behind this URL never change.
+    res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
+    res.setHeader('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
+    await sendFile(res, deps.adapters.filePath(req.tenant, rec.id, file.name), rec.id, file.bytes);
+  });
+
+  r.get('/v1/adapters/:id/archive', async (req, res) => {
+    const rec = await load(req.tenant, req.params.id);
+    const entries = rec.files.map((f) => ({ name: f.name, bytes: f.bytes, path: deps.adapters.filePath(req.tenant, rec.id, f.name) }));
+    res.setHeader('Content-Type', 'application/gzip');
+    res.setHeader('Content-Disposition', `attachment; filename="${rec.id}.tar.gz"`);
+    res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
+    await writeTarGz(rec.id, entries, new Date(rec.created_at), res);
+  });
+  return r;
+}
+
+/** Express's sendFile (Range, If-Range, 304 against our ETag), as a promise. */
+function sendFile(res: Response, file: string, adapterId: string, size: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    res.sendFile(file, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'deny', acceptRanges: true }, (err) => {
+      if (!err) return resolve();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EISDIR') return reject(notFound(adapterId));
+      if (res.headersSent) return resolve(); // client went away mid-transfer
+      if ((err as { status?: number }).status === 416) {
+        res.status(416).setHeader('Content-Range', `bytes */${size}`);
+        res.json({ error: { code: 'invalid_request', message: `The requested range is not satisfiable; the file is ${size} bytes.` } });
+        return resolve();
+      }
+      reject(err);
+    });
+  });
+}

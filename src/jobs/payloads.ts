@@ -1,0 +1,53 @@
+/**
+ * One zod schema per job payload, shared by the API (which validates requests and builds the
+ * payload) and the worker (which re-parses `job.data`, because Redis holds whatever was written
+ * there, possibly by an older or newer version of the service).
+ */
+import { z } from 'zod';
+import { DTYPES } from '../adapters/dtype.js';
+import { FORMATS } from '../models/manifest-schema.js';
+
+export const adapterOptionsSchema = z.strictObject({
+  dtype: z.enum(DTYPES).optional().describe('Tensor dtype of the written adapter (default float32).'),
+  format: z.enum(FORMATS).optional().describe("Adapter file layout (default: the model's default format)."),
+});
+
+export const metadataSchema = z
+  .record(z.string().min(1).max(64), z.string().max(512))
+  .refine((m) => Object.keys(m).length <= 16, 'metadata holds at most 16 keys');
+
+export const webhookSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }).max(2048),
+  events: z.array(z.enum(['job.started', 'job.progress', 'job.succeeded', 'job.failed', 'job.canceled'])).min(1).optional(),
+});
+
+/** Body of `POST /v1/adapters`. */
+export const createAdapterRequestSchema = z.strictObject({
+  model: z.string().min(1).max(128),
+  input: z.record(z.string().min(1).max(64), z.string()).describe('Text fields the model reads, e.g. {"context": "…"}.'),
+  options: adapterOptionsSchema.optional(),
+  webhook: webhookSchema.optional(),
+  metadata: metadataSchema.optional(),
+});
+export type CreateAdapterRequest = z.infer<typeof createAdapterRequestSchema>;
+
+/** The resolved options every adapter is built with (defaults filled in, so they hash stably). */
+export const resolvedOptionsSchema = z.strictObject({
+  dtype: z.enum(DTYPES),
+  format: z.enum(FORMATS),
+});
+export type ResolvedOptions = z.infer<typeof resolvedOptionsSchema>;
+
+/** `job.data` of the generate queue. */
+export const generateJobSchema = z.strictObject({
+  v: z.literal(1),
+  tenant: z.string().min(1).max(64),
+  adapter_id: z.string().regex(/^ad_[0-9a-f]{40}$/),
+  computation: z.string().regex(/^[0-9a-f]{40}$/),
+  model: z.string().min(1),
+  model_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  kind: z.literal('text'),
+  input: z.record(z.string(), z.string()),
+  options: resolvedOptionsSchema,
+});
+export type GenerateJob = z.infer<typeof generateJobSchema>;

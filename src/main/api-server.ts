@@ -1,0 +1,82 @@
+/** Boots the API: registry, stores, queue producer, event subscription, HTTP server. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { createApp } from '../http/app.js';
+import { parseApiKeys } from '../http/request-context.js';
+import { GenerateQueue } from '../jobs/generate-queue.js';
+import { JobEvents } from '../jobs/job-events.js';
+import type { ModelRegistry } from '../models/model-registry.js';
+import { AdapterStore } from '../store/adapter-store.js';
+import { JobStore } from '../store/job-store.js';
+import { RedisKeys } from '../store/redis-keys.js';
+import { connectWithin, createApiRedis } from './redis-client.js';
+
+export interface ApiServer {
+  url: string;
+  server: http.Server;
+  /** Flips /readyz to 503 (first step of a graceful shutdown). */
+  stopAccepting(): void;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/;
+
+export async function startApi(config: Readonly<Config>, registry: ModelRegistry, log: Logger): Promise<ApiServer> {
+  const apiKeys = parseApiKeys(config.apiKeys);
+  if (apiKeys.length === 0) {
+    if (!LOOPBACK.test(config.host)) {
+      throw new Error(`HOST=${config.host} is not a loopback address and no API keys are configured (API_KEYS); refusing to serve openly.`);
+    }
+    log.warn('no API keys configured: serving without authentication on a loopback address, as tenant "local"');
+  }
+  const redis = createApiRedis(config.redisUrl);
+  await connectWithin(redis, 5000);
+  const keys = new RedisKeys(config.queuePrefix);
+  const jobs = new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds });
+  const adapters = new AdapterStore({ redis, keys, dataDir: config.dataDir });
+  const queue = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
+  const events = new JobEvents(redis, keys.events());
+  const readiness = { accepting: true };
+  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, readiness, log: log.child({ component: 'http' }) });
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10000;
+  server.requestTimeout = 120000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  log.info({ url, models: registry.list().map((m) => m.manifest.id) }, 'API listening');
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    stopAccepting: () => {
+      readiness.accepting = false;
+    },
+    close: () => {
+      closing ??= (async () => {
+        readiness.accepting = false;
+        const steps: [string, () => Promise<unknown>][] = [
+          ['http', () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); setTimeout(() => server.closeAllConnections(), 2000).unref(); })],
+          ['events', () => events.close()],
+          ['queue', () => queue.close()],
+          ['redis', () => redis.quit().catch(() => redis.disconnect())],
+        ];
+        for (const [name, step] of steps) {
+          try {
+            await step();
+          } catch (err) {
+            log.warn({ err, step: name }, 'shutdown step failed');
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * `npm start`: the API and a generate worker in one process, with the shipped default model;
+ * starts a private Redis when none answers. `--role api` runs the API alone.
+ */
+import { ConfigError, loadConfig } from '../config/config.js';
+import { createLogger } from '../logging/logger.js';
+import { ModelRegistry } from '../models/model-registry.js';
+import { startGenerateWorker } from '../../workers/generate/generate-worker.js';
+import { startApi } from './api-server.js';
+import { ensureRedis } from './redis-autostart.js';
+import { onShutdown } from './shutdown.js';
+
+const role = process.argv.includes('--role') ? process.argv[process.argv.indexOf('--role') + 1] : 'all';
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+const log = createLogger(config.logLevel, { role });
+
+try {
+  if (role !== 'all' && role !== 'api') throw new Error(`--role must be "all" or "api", not "${role}"`);
+  const redisChild = role === 'all' && config.redisAutostart ? await ensureRedis(config.redisUrl, config.dataDir, log) : undefined;
+  const registry = await ModelRegistry.load({ dirs: config.modelsDirs });
+  if (registry.list().length === 0) throw new Error(`no models found under ${config.modelsDirs.join(', ')}`);
+  if (!registry.has(config.defaultModel)) log.warn({ defaultModel: config.defaultModel }, 'the default model is not among the loaded models');
+  const worker = role === 'all' ? await startGenerateWorker(config, registry, log.child({ component: 'worker' })) : undefined;
+  const api = await startApi(config, registry, log);
+  onShutdown(log, config.shutdownTimeoutMs, [
+    async () => api.stopAccepting(),
+    async () => worker?.close(),
+    () => api.close(),
+    async () => {
+      redisChild?.kill('SIGTERM');
+    },
+  ]);
+} catch (err) {
+  log.fatal({ err }, (err as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,130 @@
+/**
+ * The generator manifest of ../shared/model-contract.md as a strict zod schema. Unknown keys are
+ * errors, so a typo in a manifest is caught at start-up, not at the first request.
+ */
+import { z } from 'zod';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
+const fileName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a plain file name inside the model directory');
+const modulePath = z.string().regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/, 'must be a dotted module path');
+const dim = z.union([z.number().int().positive(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)]);
+
+export const textFieldSchema = z.strictObject({
+  max_tokens: z.number().int().positive().max(1_000_000),
+  required: z.boolean().default(true),
+  description: z.string().optional(),
+});
+
+export const textConditionSchema = z.strictObject({
+  kind: z.literal('text'),
+  tokenizer: fileName,
+  fields: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'field names are snake_case'), textFieldSchema)
+    .refine((f) => Object.keys(f).length > 0, 'must declare at least one field'),
+  chunking: z.strictObject({ chunk_tokens: z.number().int().positive() }).optional(),
+});
+
+export const imageConditionSchema = z.strictObject({
+  kind: z.literal('images'),
+  min_images: z.number().int().min(1),
+  max_images: z.number().int().min(1).max(64),
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  resize: z.enum(['cover', 'contain']),
+  mean: z.tuple([z.number(), z.number(), z.number()]),
+  std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+  channels: z.literal('rgb'),
+  background: z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]).optional(),
+});
+
+export const inputSchema = z.strictObject({
+  name: z.string().min(1),
+  dtype: z.enum(['int64', 'int32', 'float32']),
+  shape: z.array(dim).min(1),
+  field: z.string().optional(),
+  role: z.enum(['input_ids', 'attention_mask', 'pixel_values', 'image_mask']),
+});
+
+export const groupSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_]+$/),
+  output_a: z.string().min(1),
+  output_b: z.string().min(1),
+  in: z.number().int().positive(),
+  out: z.number().int().positive(),
+  modules: z.array(modulePath).min(1),
+});
+
+export const FORMATS = ['peft', 'diffusers', 'kohya'] as const;
+export type AdapterFormat = (typeof FORMATS)[number];
+
+export const manifestSchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a lowercase id (a-z 0-9 . _ -)'),
+    version: z.string().min(1).max(64),
+    method: z.string().min(1).max(64),
+    description: z.string().max(2000),
+    generator: fileName.default('generator.onnx'),
+    sha256: sha256Hex,
+    base_model: z.strictObject({
+      name_or_path: z.string().min(1),
+      revision: z.string().optional(),
+      arch: z.string().min(1),
+      num_layers: z.number().int().positive(),
+    }),
+    condition: z.discriminatedUnion('kind', [textConditionSchema, imageConditionSchema]),
+    inputs: z.array(inputSchema).min(1),
+    pad_token_id: z.number().int().min(0).optional(),
+    padding_side: z.enum(['left', 'right']).default('right'),
+    lora: z.strictObject({
+      r: z.number().int().positive(),
+      lora_alpha: z.number().positive(),
+      use_rslora: z.boolean().default(false),
+    }),
+    groups: z.array(groupSchema).min(1),
+    formats: z.strictObject({ supported: z.array(z.enum(FORMATS)).min(1), default: z.enum(FORMATS) }),
+    task_type: z.string().default('CAUSAL_LM'),
+    postprocess: z.array(z.strictObject({ op: z.string() }).passthrough()).optional(),
+    base: z
+      .strictObject({
+        file: fileName,
+        sha256: sha256Hex,
+        prompts: z.record(z.string(), z.string()).optional(),
+        eos_token_id: z.number().int().min(0).optional(),
+        max_new_tokens: z.number().int().positive().optional(),
+      })
+      .optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (!m.formats.supported.includes(m.formats.default)) {
+      ctx.addIssue({ code: 'custom', path: ['formats', 'default'], message: 'must be one of formats.supported' });
+    }
+    const names = new Set<string>();
+    m.groups.forEach((g, i) => {
+      for (const out of [g.output_a, g.output_b]) {
+        if (names.has(out)) ctx.addIssue({ code: 'custom', path: ['groups', i], message: `output ${out} is named twice` });
+        names.add(out);
+      }
+    });
+    const modules = m.groups.flatMap((g) => g.modules);
+    if (new Set(modules).size !== modules.length) ctx.addIssue({ code: 'custom', path: ['groups'], message: 'a module appears in two groups' });
+    m.inputs.forEach((input, i) => {
+      if (m.condition.kind === 'text') {
+        if (input.role !== 'input_ids' && input.role !== 'attention_mask') {
+          ctx.addIssue({ code: 'custom', path: ['inputs', i, 'role'], message: 'a text model takes input_ids and attention_mask' });
+        }
+        if (!input.field || !(input.field in m.condition.fields)) {
+          ctx.addIssue({ code: 'custom', path: ['inputs', i, 'field'], message: 'must name one of condition.fields' });
+        }
+      } else if (input.role !== 'pixel_values' && input.role !== 'image_mask') {
+        ctx.addIssue({ code: 'custom', path: ['inputs', i, 'role'], message: 'an image model takes pixel_values and image_mask' });
+      }
+    });
+    if (m.condition.kind === 'text' && m.pad_token_id === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['pad_token_id'], message: 'a text model must declare pad_token_id' });
+    }
+    if (m.condition.kind === 'images' && m.condition.min_images > m.condition.max_images) {
+      ctx.addIssue({ code: 'custom', path: ['condition', 'min_images'], message: 'must not exceed max_images' });
+    }
+  });
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestGroup = z.infer<typeof groupSchema>;
+export type TextCondition = z.infer<typeof textConditionSchema>;

@@ -1,0 +1,53 @@
+/** The public `Model` object of api-v1.md, derived from a manifest. */
+import type { Manifest } from './manifest-schema.js';
+
+export interface ModelView {
+  id: string;
+  object: 'model';
+  kind: 'text' | 'images';
+  method: string;
+  version: string;
+  description: string;
+  inputs: Record<string, unknown>;
+  base_model: string;
+  base_model_revision: string | null;
+  lora: { r: number; lora_alpha: number; use_rslora: boolean; target_modules: string[] };
+  formats: string[];
+  default_format: string;
+  limits: Record<string, number>;
+  sha256: string;
+}
+
+/** PEFT's `target_modules`: the distinct last path components of the adapted modules. */
+export function targetModules(manifest: Manifest): string[] {
+  const names = new Set(manifest.groups.flatMap((g) => g.modules.map((m) => m.split('.').pop()!)));
+  return [...names].sort();
+}
+
+export function modelView(m: Manifest): ModelView {
+  const c = m.condition;
+  const inputs: Record<string, unknown> =
+    c.kind === 'text'
+      ? Object.fromEntries(Object.entries(c.fields).map(([k, f]) => [k, { type: 'string', max_tokens: f.max_tokens, required: f.required }]))
+      : { images: { min_images: c.min_images, max_images: c.max_images, size: c.size, formats: ['png', 'jpeg', 'webp'] } };
+  const limits: Record<string, number> =
+    c.kind === 'text'
+      ? Object.fromEntries(Object.entries(c.fields).map(([k, f]) => [`${k}_max_tokens`, f.max_tokens]))
+      : { min_images: c.min_images, max_images: c.max_images };
+  return {
+    id: m.id,
+    object: 'model',
+    kind: c.kind,
+    method: m.method,
+    version: m.version,
+    description: m.description,
+    inputs,
+    base_model: m.base_model.name_or_path,
+    base_model_revision: m.base_model.revision ?? null,
+    lora: { r: m.lora.r, lora_alpha: m.lora.lora_alpha, use_rslora: m.lora.use_rslora, target_modules: targetModules(m) },
+    formats: m.formats.supported,
+    default_format: m.formats.default,
+    limits,
+    sha256: m.sha256,
+  };
+}

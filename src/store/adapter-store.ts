@@ -1,0 +1,197 @@
+/**
+ * The adapter store. Blobs live on the filesystem under DATA_DIR (shared storage when workers
+ * run on several machines), written atomically: every file goes into a private temp directory,
+ * is fsynced, and the directory is renamed into place, so a reader sees all of an adapter or
+ * none of it. Redis holds the index (the adapter record), written only after the rename.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { LuaScript } from './lua-runner.js';
+import { DELETE_ADAPTER } from './lua-scripts.js';
+import { RedisKeys } from './redis-keys.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+
+const deleteAdapter = new LuaScript(DELETE_ADAPTER);
+
+export const ADAPTER_ID_PATTERN = /^ad_[0-9a-f]{40}$/;
+const TENANT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const FILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface AdapterFile {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface AdapterRecord {
+  id: string;
+  object: 'adapter';
+  model: string;
+  model_sha256: string;
+  format: string;
+  base_model: string;
+  r: number;
+  lora_alpha: number;
+  use_rslora: boolean;
+  target_modules: string[];
+  dtype: string;
+  files: AdapterFile[];
+  created_at: string;
+  /** Set when `r` is not a rank vLLM accepts. */
+  warnings?: string[];
+}
+
+export interface AdapterView extends AdapterRecord {
+  urls: { self: string; archive: string; files: Record<string, string> };
+}
+
+export function adapterView(rec: AdapterRecord): AdapterView {
+  const self = `/v1/adapters/${rec.id}`;
+  return {
+    ...rec,
+    urls: {
+      self,
+      archive: `${self}/archive`,
+      files: Object.fromEntries(rec.files.map((f) => [f.name, `${self}/files/${encodeURIComponent(f.name)}`])),
+    },
+  };
+}
+
+export interface AdapterStoreOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  dataDir: string;
+}
+
+export class AdapterStore {
+  private readonly redis: Redis;
+  private readonly keys: RedisKeys;
+  readonly dataDir: string;
+
+  constructor(options: AdapterStoreOptions) {
+    if (!path.isAbsolute(options.dataDir)) throw new TypeError('dataDir must be an absolute path');
+    this.redis = options.redis;
+    this.keys = options.keys;
+    this.dataDir = options.dataDir;
+  }
+
+  /** The directory of one adapter. Ids and tenants are validated, so no path can walk out. */
+  adapterDir(tenant: string, adapterId: string): string {
+    if (!TENANT_PATTERN.test(tenant)) throw new TypeError('invalid tenant');
+    if (!ADAPTER_ID_PATTERN.test(adapterId)) throw new TypeError('invalid adapter id');
+    return path.join(this.dataDir, 'tenants', tenant, 'adapters', adapterId);
+  }
+
+  /**
+   * Writes an adapter's files atomically. Idempotent: content-addressed, so when the directory
+   * already exists (another worker won the race) it holds the same bytes and is kept.
+   */
+  async writeFiles(tenant: string, adapterId: string, files: { name: string; data: Uint8Array }[]): Promise<void> {
+    const finalDir = this.adapterDir(tenant, adapterId);
+    const tmpRoot = path.join(this.dataDir, 'tmp');
+    await fs.mkdir(tmpRoot, { recursive: true });
+    await fs.mkdir(path.dirname(finalDir), { recursive: true });
+    const tmpDir = path.join(tmpRoot, `${adapterId}.${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(tmpDir);
+    try {
+      for (const f of files) {
+        if (!FILE_NAME_PATTERN.test(f.name)) throw new TypeError(`invalid file name ${f.name}`);
+        const handle = await fs.open(path.join(tmpDir, f.name), fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
+        try {
+          await handle.writeFile(f.data);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+      await fsyncDir(tmpDir);
+      try {
+        await fs.rename(tmpDir, finalDir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        await fs.rm(tmpDir, { recursive: true, force: true }); // the same content is already there
+      }
+      await fsyncDir(path.dirname(finalDir));
+    } catch (err) {
+      await fs.rm(tmpDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async get(tenant: string, adapterId: string): Promise<AdapterRecord | undefined> {
+    if (!ADAPTER_ID_PATTERN.test(adapterId)) return undefined;
+    const text = await this.redis.hget(this.keys.adapter(tenant, adapterId), 'record');
+    return text ? (JSON.parse(text) as AdapterRecord) : undefined;
+  }
+
+  async list(tenant: string, opts: { limit: number; cursor?: string; model?: string }): Promise<{ data: AdapterRecord[]; nextCursor: string | null }> {
+    const key = this.keys.adapters(tenant);
+    let max = '+inf';
+    let after: string | undefined;
+    if (opts.cursor) {
+      const c = decodeCursor(opts.cursor);
+      max = String(c.score);
+      after = c.id;
+    }
+    const data: AdapterRecord[] = [];
+    let offset = 0;
+    let last: { score: number; id: string } | undefined;
+    for (;;) {
+      const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, 100);
+      if (rows.length === 0) return { data, nextCursor: null };
+      offset += rows.length / 2;
+      const ids: { id: string; score: number }[] = [];
+      for (let i = 0; i < rows.length; i += 2) ids.push({ id: rows[i]!, score: Number(rows[i + 1]) });
+      const pipeline = this.redis.pipeline();
+      for (const e of ids) pipeline.hget(this.keys.adapter(tenant, e.id), 'record');
+      const texts = ((await pipeline.exec()) ?? []).map(([, v]) => v as string | null);
+      for (let i = 0; i < ids.length; i++) {
+        const e = ids[i]!;
+        if (after !== undefined && e.score === Number(max) && e.id >= after) continue;
+        const text = texts[i];
+        if (!text) continue;
+        const rec = JSON.parse(text) as AdapterRecord;
+        if (opts.model && rec.model !== opts.model) continue;
+        if (data.length === opts.limit) return { data, nextCursor: last ? encodeCursor(last.score, last.id) : null };
+        data.push(rec);
+        last = { score: e.score, id: e.id };
+      }
+    }
+  }
+
+  /** Removes the index entry, then the files. Returns false when there was no such adapter. */
+  async delete(tenant: string, adapterId: string): Promise<boolean> {
+    if (!ADAPTER_ID_PATTERN.test(adapterId)) return false;
+    const removed = await deleteAdapter.run(this.redis, [this.keys.adapter(tenant, adapterId), this.keys.adapters(tenant)], [adapterId]);
+    if (!removed) return false;
+    const dir = this.adapterDir(tenant, adapterId);
+    // Rename first so a concurrent re-generation never sees a half-deleted directory.
+    const trash = path.join(this.dataDir, 'tmp', `deleted.${adapterId}.${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(path.dirname(trash), { recursive: true });
+    await fs.rename(dir, trash).then(
+      () => fs.rm(trash, { recursive: true, force: true }),
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      },
+    );
+    return true;
+  }
+
+  /** Absolute path of one of an adapter's files (the name must be in its record). */
+  filePath(tenant: string, adapterId: string, name: string): string {
+    if (!FILE_NAME_PATTERN.test(name)) throw new TypeError('invalid file name');
+    return path.join(this.adapterDir(tenant, adapterId), name);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

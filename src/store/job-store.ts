@@ -1,0 +1,242 @@
+/**
+ * Job records in Redis: what the API serves for `JOB_RETENTION_SECONDS`, independent of BullMQ's
+ * own job data (which is trimmed as soon as a job ends). Every state change goes through one of
+ * the atomic scripts in lua-scripts.ts and is announced on the events channel.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors/app-error.js';
+import { CANCEL_JOB, CREATE_JOB, FINISH_COMPUTATION, SET_PROGRESS, START_COMPUTATION } from './lua-scripts.js';
+import { LuaScript } from './lua-runner.js';
+import { jobView, type JobStatus, type JobView } from './job-view.js';
+import { RedisKeys } from './redis-keys.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+
+const createJob = new LuaScript(CREATE_JOB);
+const startComputation = new LuaScript(START_COMPUTATION);
+const setProgress = new LuaScript(SET_PROGRESS);
+const finishComputation = new LuaScript(FINISH_COMPUTATION);
+const cancelJob = new LuaScript(CANCEL_JOB);
+
+export const JOB_ID_PATTERN = /^job_[0-9a-f]{24}$/;
+
+export function newJobId(): string {
+  return `job_${randomBytes(12).toString('hex')}`;
+}
+
+export interface CreateJobInput {
+  tenant: string;
+  kind: 'text' | 'images';
+  model: string;
+  adapterId: string;
+  metadata: Record<string, string>;
+  webhook?: unknown;
+  /** sha256 of the Idempotency-Key and of the canonical body, when the client sent a key. */
+  idempotency?: { keyHash: string; bodyHash: string };
+}
+
+export type CreateJobResult =
+  | { outcome: 'cached'; jobId: string }
+  | { outcome: 'queued'; jobId: string; computation: string; createdComputation: boolean }
+  | { outcome: 'existing'; jobId: string };
+
+export interface JobStoreOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  retentionSeconds: number;
+  idempotencyTtlSeconds: number;
+}
+
+export class JobStore {
+  private readonly redis: Redis;
+  readonly keys: RedisKeys;
+  private readonly retentionSeconds: number;
+  private readonly idempotencyTtlSeconds: number;
+
+  constructor(options: JobStoreOptions) {
+    if (!Number.isInteger(options.retentionSeconds) || options.retentionSeconds < 1) throw new TypeError('retentionSeconds must be a positive integer');
+    this.redis = options.redis;
+    this.keys = options.keys;
+    this.retentionSeconds = options.retentionSeconds;
+    this.idempotencyTtlSeconds = options.idempotencyTtlSeconds;
+  }
+
+  /**
+   * Creates a job record: already succeeded when the adapter exists (a cache hit), otherwise
+   * queued and attached to the adapter's computation (creating it when none runs).
+   * Throws `conflict` when the idempotency key was used with another body.
+   */
+  async create(input: CreateJobInput): Promise<CreateJobResult> {
+    const { tenant } = input;
+    const jobId = newJobId();
+    const now = new Date();
+    const fields = {
+      id: jobId,
+      kind: input.kind,
+      model: input.model,
+      status: 'queued',
+      progress: '0',
+      cached: '0',
+      adapter_id: '',
+      error: '',
+      metadata: JSON.stringify(input.metadata),
+      webhook: input.webhook === undefined ? '' : JSON.stringify(input.webhook),
+      created_at: now.toISOString(),
+      started_at: '',
+      finished_at: '',
+      computation: '',
+    };
+    const idem = input.idempotency;
+    const reply = (await createJob.run(
+      this.redis,
+      [
+        this.keys.adapter(tenant, input.adapterId),
+        this.keys.job(tenant, jobId),
+        this.keys.jobs(tenant),
+        this.keys.computation(tenant, input.adapterId),
+        idem ? this.keys.idempotency(tenant, idem.keyHash) : this.keys.idempotency(tenant, '-'),
+      ],
+      [
+        jobId,
+        now.toISOString(),
+        now.getTime(),
+        this.retentionSeconds,
+        idem ? idem.bodyHash : '',
+        this.idempotencyTtlSeconds,
+        randomBytes(20).toString('hex'),
+        this.keys.waitersPrefix(tenant),
+        input.adapterId,
+        JSON.stringify(fields),
+        this.keys.events(),
+        tenant,
+      ],
+    )) as string[];
+    const [outcome, id] = reply as [string, string];
+    if (outcome === 'conflict') {
+      throw new AppError('conflict', 'This Idempotency-Key was already used with a different request body.');
+    }
+    if (outcome === 'cached') return { outcome, jobId: id };
+    if (outcome === 'existing') return { outcome, jobId: id };
+    return { outcome: 'queued', jobId: id, computation: reply[2]!, createdComputation: reply[3] === '1' };
+  }
+
+  async get(tenant: string, jobId: string): Promise<JobView | undefined> {
+    if (!JOB_ID_PATTERN.test(jobId)) return undefined;
+    const h = await this.redis.hgetall(this.keys.job(tenant, jobId));
+    return h.id ? jobView(h) : undefined;
+  }
+
+  /** The raw record (includes internal fields such as `webhook` and `computation`). */
+  async getRecord(tenant: string, jobId: string): Promise<Record<string, string> | undefined> {
+    if (!JOB_ID_PATTERN.test(jobId)) return undefined;
+    const h = await this.redis.hgetall(this.keys.job(tenant, jobId));
+    return h.id ? h : undefined;
+  }
+
+  /** Newest first. The cursor is opaque to clients: it encodes the last item's (score, id). */
+  async list(tenant: string, opts: { limit: number; cursor?: string; status?: JobStatus }): Promise<{ data: JobView[]; nextCursor: string | null }> {
+    const key = this.keys.jobs(tenant);
+    let max = '+inf';
+    let after: string | undefined;
+    if (opts.cursor) {
+      const c = decodeCursor(opts.cursor);
+      max = String(c.score);
+      after = c.id;
+    }
+    const data: JobView[] = [];
+    let offset = 0;
+    const page = Math.max(opts.limit * 2, 50);
+    let last: { score: number; id: string } | undefined;
+    // Walk the sorted set in pages until `limit` live, matching records are found.
+    for (;;) {
+      const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, page);
+      if (rows.length === 0) return { data, nextCursor: null };
+      const entries: { id: string; score: number }[] = [];
+      for (let i = 0; i < rows.length; i += 2) entries.push({ id: rows[i]!, score: Number(rows[i + 1]) });
+      offset += entries.length;
+      const pipeline = this.redis.pipeline();
+      for (const e of entries) pipeline.hgetall(this.keys.job(tenant, e.id));
+      const results = (await pipeline.exec()) ?? [];
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (after !== undefined) {
+          // Skip everything up to and including the cursor's item (same score, ids sorted desc).
+          if (e.score === Number(max) && e.id >= after) continue;
+        }
+        const h = results[i]?.[1] as Record<string, string> | undefined;
+        if (!h || !h.id) continue;
+        const view = jobView(h);
+        if (opts.status && view.status !== opts.status) continue;
+        if (data.length === opts.limit) return { data, nextCursor: last ? encodeCursor(last.score, last.id) : null };
+        data.push(view);
+        last = { score: e.score, id: e.id };
+      }
+    }
+  }
+
+  /** Marks the job canceled. Throws not_found, or conflict when it has already ended. */
+  async cancel(tenant: string, jobId: string): Promise<JobView> {
+    if (!JOB_ID_PATTERN.test(jobId)) throw new AppError('not_found', `No job with id ${jobId}.`);
+    const reply = (await cancelJob.run(
+      this.redis,
+      [this.keys.job(tenant, jobId)],
+      [new Date().toISOString(), this.keys.waitersPrefix(tenant), this.keys.events(), tenant, jobId],
+    )) as string[];
+    if (reply[0] === 'missing') throw new AppError('not_found', `No job with id ${jobId}.`);
+    if (reply[0] === 'conflict') throw new AppError('conflict', `Job ${jobId} has already ended (${reply[1]}); it cannot be canceled.`);
+    const view = await this.get(tenant, jobId);
+    if (!view) throw new AppError('not_found', `No job with id ${jobId}.`);
+    return view;
+  }
+
+  /** Marks the computation's queued jobs running; returns the ids still waiting for it. */
+  async startComputation(tenant: string, adapterId: string, computation: string): Promise<string[]> {
+    return (await startComputation.run(
+      this.redis,
+      [this.keys.waiters(tenant, computation), this.keys.computation(tenant, adapterId)],
+      [this.keys.jobPrefix(tenant), new Date().toISOString(), computation, this.keys.events(), tenant],
+    )) as string[];
+  }
+
+  async setProgress(tenant: string, computation: string, progress: number): Promise<void> {
+    await setProgress.run(
+      this.redis,
+      [this.keys.waiters(tenant, computation)],
+      [this.keys.jobPrefix(tenant), String(progress), this.keys.events(), tenant],
+    );
+  }
+
+  /** Ends a computation: records the adapter (on success) and ends every job still waiting. */
+  async finishComputation(args: {
+    tenant: string;
+    adapterId: string;
+    computation: string;
+    outcome: 'succeeded' | 'failed';
+    adapterRecord?: unknown;
+    error?: { code: string; message: string };
+  }): Promise<string[]> {
+    const { tenant, adapterId, computation } = args;
+    const now = new Date();
+    return (await finishComputation.run(
+      this.redis,
+      [
+        this.keys.adapter(tenant, adapterId),
+        this.keys.adapters(tenant),
+        this.keys.waiters(tenant, computation),
+        this.keys.computation(tenant, adapterId),
+      ],
+      [
+        this.keys.jobPrefix(tenant),
+        now.toISOString(),
+        computation,
+        this.keys.events(),
+        tenant,
+        args.outcome,
+        adapterId,
+        args.adapterRecord === undefined ? '' : JSON.stringify(args.adapterRecord),
+        now.getTime(),
+        args.error ? JSON.stringify(args.error) : '',
+      ],
+    )) as string[];
+  }
+}

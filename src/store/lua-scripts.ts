@@ -1,0 +1,140 @@
+/**
+ * The Lua scripts that move job records. Each runs atomically in Redis, which is what makes
+ * "identical concurrent requests share one computation" race-free: joining a computation,
+ * starting it, finishing it and cancelling a job can never interleave.
+ *
+ * Job keys are built inside the scripts from a prefix passed in ARGV (a computation's waiters
+ * are only known there), so these scripts assume a single Redis, not a Redis Cluster.
+ */
+
+const PUBLISH = `
+local function announce(channel, tenant, id, status)
+  redis.call('PUBLISH', channel, cjson.encode({t = tenant, j = id, s = status}))
+end
+`;
+
+/** KEYS: adapter, job, jobs, computation, idempotency. ARGV: see JobStore.create. */
+export const CREATE_JOB = `${PUBLISH}
+local jobId, now, nowMs, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local idemHash, idemTtl, newComp, waitPrefix = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local adapterId, fieldsJson, channel, tenant = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+if idemHash ~= '' then
+  local prev = redis.call('GET', KEYS[5])
+  if prev then
+    local p = cjson.decode(prev)
+    if p.h ~= idemHash then return {'conflict', p.j} end
+    if redis.call('EXISTS', p.k) == 1 then return {'existing', p.j} end
+  end
+end
+local fields = cjson.decode(fieldsJson)
+local result
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  fields.status = 'succeeded'; fields.cached = '1'; fields.progress = '1'
+  fields.adapter_id = adapterId; fields.started_at = now; fields.finished_at = now
+  result = {'cached', jobId}
+else
+  local comp = redis.call('GET', KEYS[4])
+  local created = '0'
+  if not comp then comp = newComp; redis.call('SET', KEYS[4], comp); created = '1' end
+  fields.status = 'queued'; fields.computation = comp
+  redis.call('SADD', waitPrefix .. comp, jobId)
+  result = {'queued', jobId, comp, created}
+end
+for k, v in pairs(fields) do redis.call('HSET', KEYS[2], k, v) end
+redis.call('EXPIRE', KEYS[2], retention)
+redis.call('ZADD', KEYS[3], nowMs, jobId)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (nowMs - retention * 1000))
+if idemHash ~= '' then
+  redis.call('SET', KEYS[5], cjson.encode({h = idemHash, j = jobId, k = KEYS[2]}), 'EX', idemTtl)
+end
+announce(channel, tenant, jobId, fields.status)
+return result
+`;
+
+/** KEYS: waiters, computation. ARGV: jobPrefix, now, computationId, channel, tenant. Returns live job ids. */
+export const START_COMPUTATION = `${PUBLISH}
+local ids = redis.call('SMEMBERS', KEYS[1])
+local live = {}
+for _, id in ipairs(ids) do
+  local k = ARGV[1] .. id
+  local st = redis.call('HGET', k, 'status')
+  if st == 'queued' then
+    redis.call('HSET', k, 'status', 'running', 'started_at', ARGV[2])
+    announce(ARGV[4], ARGV[5], id, 'running')
+    table.insert(live, id)
+  elseif st == 'running' then
+    table.insert(live, id)
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+if #live == 0 then
+  if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+  redis.call('DEL', KEYS[1])
+end
+return live
+`;
+
+/** KEYS: waiters. ARGV: jobPrefix, progress, channel, tenant. */
+export const SET_PROGRESS = `${PUBLISH}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local k = ARGV[1] .. id
+  if redis.call('HGET', k, 'status') == 'running' then
+    redis.call('HSET', k, 'progress', ARGV[2])
+    announce(ARGV[3], ARGV[4], id, 'running')
+  end
+end
+return 1
+`;
+
+/**
+ * KEYS: adapter, adapters, waiters, computation.
+ * ARGV: jobPrefix, now, computationId, channel, tenant, outcome ('succeeded'|'failed'),
+ *       adapterId, adapterRecordJson, createdMs, errorJson.
+ */
+export const FINISH_COMPUTATION = `${PUBLISH}
+local prefix, now, comp, channel, tenant, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if outcome == 'succeeded' and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'record', ARGV[8], 'created_ms', ARGV[9])
+  redis.call('ZADD', KEYS[2], ARGV[9], ARGV[7])
+end
+local done = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local k = prefix .. id
+  local st = redis.call('HGET', k, 'status')
+  if st == 'queued' or st == 'running' then
+    if st == 'queued' then redis.call('HSET', k, 'started_at', now) end
+    if outcome == 'succeeded' then
+      redis.call('HSET', k, 'status', 'succeeded', 'adapter_id', ARGV[7], 'progress', '1', 'finished_at', now)
+    else
+      redis.call('HSET', k, 'status', 'failed', 'error', ARGV[10], 'finished_at', now)
+    end
+    announce(channel, tenant, id, outcome)
+    table.insert(done, id)
+  end
+end
+redis.call('DEL', KEYS[3])
+if redis.call('GET', KEYS[4]) == comp then redis.call('DEL', KEYS[4]) end
+return done
+`;
+
+/** KEYS: job. ARGV: now, waitersPrefix, channel, tenant, jobId. */
+export const CANCEL_JOB = `${PUBLISH}
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing'} end
+if st ~= 'queued' and st ~= 'running' then return {'conflict', st} end
+redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished_at', ARGV[1])
+local comp = redis.call('HGET', KEYS[1], 'computation')
+if comp then redis.call('SREM', ARGV[2] .. comp, ARGV[5]) end
+announce(ARGV[3], ARGV[4], ARGV[5], 'canceled')
+return {'canceled'}
+`;
+
+/** KEYS: adapter, adapters. ARGV: adapterId. Returns the record JSON it removed, or false. */
+export const DELETE_ADAPTER = `
+local rec = redis.call('HGET', KEYS[1], 'record')
+if not rec then return false end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return rec
+`;

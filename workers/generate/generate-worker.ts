@@ -1,0 +1,168 @@
+/**
+ * The generate worker: a BullMQ Worker whose processor re-parses each job, starts the shared
+ * computation, hands the forward pass to the inference thread pool (so this thread stays free
+ * to renew locks), writes the adapter atomically and ends every job waiting for it.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Config } from '../../src/config/config.js';
+import type { Logger } from '../../src/logging/logger.js';
+import { generateJobSchema, type GenerateJob } from '../../src/jobs/payloads.js';
+import { GENERATE_QUEUE } from '../../src/jobs/queue-names.js';
+import { InferencePool } from '../../src/inference/inference-pool.js';
+import type { ModelRegistry } from '../../src/models/model-registry.js';
+import { targetModules } from '../../src/models/model-view.js';
+import { fileDigest, rankWarnings } from '../../src/adapters/assemble.js';
+import { AdapterStore, type AdapterRecord } from '../../src/store/adapter-store.js';
+import { JobStore } from '../../src/store/job-store.js';
+import { RedisKeys } from '../../src/store/redis-keys.js';
+import { createWorkerRedis } from '../../src/main/redis-client.js';
+
+export interface GenerateWorker {
+  worker: Worker;
+  pool: InferencePool;
+  close(): Promise<void>;
+}
+
+interface Deps {
+  config: Readonly<Config>;
+  registry: ModelRegistry;
+  jobs: JobStore;
+  adapters: AdapterStore;
+  pool: InferencePool;
+  log: Logger;
+}
+
+async function fail(deps: Deps, data: GenerateJob, code: string, message: string): Promise<void> {
+  await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'failed', error: { code, message } });
+}
+
+export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapter_id: string; skipped?: boolean }> {
+  const parsed = generateJobSchema.safeParse(job.data);
+  if (!parsed.success) {
+    throw new UnrecoverableError(`invalid generate payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const data = parsed.data;
+  const log = deps.log.child({ bullJobId: job.id, adapterId: data.adapter_id, tenant: data.tenant });
+  const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  const model = deps.registry.get(data.model);
+  if (!model || model.manifest.sha256 !== data.model_sha256) {
+    const message = model ? `model ${data.model} changed since the job was queued` : `model ${data.model} is not loaded by this worker`;
+    await fail(deps, data, 'model_unavailable', message);
+    throw new UnrecoverableError(message);
+  }
+  const live = await deps.jobs.startComputation(data.tenant, data.adapter_id, data.computation);
+  if (live.length === 0) {
+    log.info('every job waiting for this computation was canceled; skipping it');
+    return { adapter_id: data.adapter_id, skipped: true };
+  }
+  log.info({ jobs: live }, 'generating adapter');
+  try {
+    const { results, timings } = await deps.pool.generate(data.model, [
+      { adapterId: data.adapter_id, modelSha256: data.model_sha256, input: data.input, options: data.options },
+    ]);
+    const result = results[0]!;
+    if (!result.ok) {
+      if (result.error.retryable && !lastAttempt) throw new Error(result.error.message);
+      await fail(deps, data, result.error.code, result.error.message);
+      throw new UnrecoverableError(result.error.message);
+    }
+    await deps.jobs.setProgress(data.tenant, data.computation, 0.9);
+    const files = result.files.map((f) => ({ name: f.name, data: new Uint8Array(f.data) }));
+    await deps.adapters.writeFiles(data.tenant, data.adapter_id, files);
+    const m = model.manifest;
+    const warnings = rankWarnings(m.lora.r);
+    const record: AdapterRecord = {
+      id: data.adapter_id,
+      object: 'adapter',
+      model: m.id,
+      model_sha256: m.sha256,
+      format: data.options.format,
+      base_model: m.base_model.name_or_path,
+      r: m.lora.r,
+      lora_alpha: m.lora.lora_alpha,
+      use_rslora: m.lora.use_rslora,
+      target_modules: targetModules(m),
+      dtype: data.options.dtype,
+      files: files.map((f) => ({ name: f.name, bytes: f.data.byteLength, sha256: fileDigest(f.data) })),
+      created_at: new Date().toISOString(),
+      ...(warnings.length ? { warnings } : {}),
+    };
+    const done = await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'succeeded', adapterRecord: record });
+    log.info({ jobs: done, ...timings }, 'adapter written');
+    return { adapter_id: data.adapter_id };
+  } catch (err) {
+    if (err instanceof UnrecoverableError) throw err;
+    if (lastAttempt) {
+      await fail(deps, data, 'generation_failed', `generation failed after ${job.attemptsMade + 1} attempts: ${(err as Error).message}`).catch(
+        (e: unknown) => log.error({ err: e }, 'could not record the failure'),
+      );
+    }
+    log.warn({ err, attempt: job.attemptsMade + 1 }, 'generation attempt failed');
+    throw err;
+  }
+}
+
+export async function startGenerateWorker(config: Readonly<Config>, registry: ModelRegistry, log: Logger): Promise<GenerateWorker> {
+  const models = registry.list().filter((m) => m.manifest.condition.kind === 'text');
+  const pool = new InferencePool({
+    threads: config.inferenceThreads,
+    log,
+    init: {
+      models: models.map((m) => ({
+        id: m.manifest.id,
+        generatorPath: m.generatorPath,
+        tokenizerPath: m.manifest.condition.kind === 'text' ? `${m.dir}/${m.manifest.condition.tokenizer}` : null,
+        manifest: m.manifest,
+      })),
+      executionProviders: config.executionProviders,
+      intraOpThreads: config.ortIntraOpThreads,
+    },
+  });
+  try {
+    await pool.ready();
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+  log.info({ providers: pool.providers, threads: config.inferenceThreads }, 'inference pool ready');
+  const redis = createWorkerRedis(config.redisUrl);
+  const keys = new RedisKeys(config.queuePrefix);
+  const deps: Deps = {
+    config,
+    registry,
+    jobs: new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds }),
+    adapters: new AdapterStore({ redis, keys, dataDir: config.dataDir }),
+    pool,
+    log,
+  };
+  const worker = new Worker(GENERATE_QUEUE, (job) => processGenerateJob(deps, job), {
+    connection: redis,
+    prefix: config.queuePrefix,
+    concurrency: config.workerConcurrency,
+    maxStalledCount: 1,
+  });
+  worker.on('error', (err) => log.warn({ err }, 'worker error'));
+  let closing: Promise<void> | undefined;
+  return {
+    worker,
+    pool,
+    close: () => {
+      closing ??= (async () => {
+        const steps: [string, () => Promise<unknown>][] = [
+          // Waits for running jobs; main() bounds the whole shutdown with a timer.
+          ['worker', () => worker.close()],
+          ['pool', () => pool.close()],
+          ['redis', () => redis.quit().catch(() => redis.disconnect())],
+        ];
+        for (const [name, step] of steps) {
+          try {
+            await step();
+          } catch (err) {
+            log.warn({ err, step: name }, 'shutdown step failed');
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}

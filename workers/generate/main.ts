@@ -1,0 +1,18 @@
+/** `npm run start:worker`: a generate worker process (any number may share one Redis). */
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { ModelRegistry } from '../../src/models/model-registry.js';
+import { onShutdown } from '../../src/main/shutdown.js';
+import { startGenerateWorker } from './generate-worker.js';
+
+const config = loadConfig();
+const log = createLogger(config.logLevel, { role: 'worker' });
+try {
+  const registry = await ModelRegistry.load({ dirs: config.modelsDirs });
+  const worker = await startGenerateWorker(config, registry, log);
+  onShutdown(log, config.shutdownTimeoutMs, [() => worker.close()]);
+  log.info('generate worker ready');
+} catch (err) {
+  log.fatal({ err }, (err as Error).message);
+  process.exit(1);
+}
