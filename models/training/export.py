@@ -65,6 +65,22 @@ class GenOnnx(nn.Module):
         return tuple(out)
 
 
+def fix_output_shapes(path, shapes):
+    """Write the exact output shapes (symbolic batch/seq, static rest) into the graph."""
+    import onnx
+    m = onnx.load(path)
+    for o in m.graph.output:
+        if o.name in shapes:
+            dims = o.type.tensor_type.shape.dim
+            for d, v in zip(dims, shapes[o.name]):
+                if isinstance(v, str):
+                    d.dim_param = v
+                else:
+                    d.ClearField("dim_param"); d.dim_value = v
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
 def load_generator(model_id):
     spec = MODELS[model_id]
     base = common.load_base()
@@ -123,6 +139,11 @@ def export(model_id, outdir):
     torch.onnx.export(GenOnnx(gen), (gi, gm), gen_path, input_names=["input_ids", "attention_mask"],
                       output_names=outs, dynamic_axes=gdyn, opset_version=OPSET,
                       do_constant_folding=True)
+
+    fix_output_shapes(gen_path, {o: ["batch", L] + ([r, c.module_dims(g)[0]] if o.startswith("lora_A")
+                                               else [c.module_dims(g)[1], r])
+                                 for g in groups for o in (f"lora_A__{g}", f"lora_B__{g}")})
+    fix_output_shapes(base_path, {"logits": ["batch", "seq", c.vocab]})
 
     # ---- manifest
     man = {
@@ -197,7 +218,11 @@ def main():
     ap.add_argument("--no-verify", action="store_true")
     args = ap.parse_args()
     common.setup()
-    outdir = os.path.join(common.ROOT, args.model)
+    final = os.path.join(common.ROOT, args.model)
+    # export + verify in a staging directory, then swap it in, so models/<id>/ is always
+    # a consistent set (sha256s in the manifest match the files)
+    outdir = os.path.join(common.ROOT, ".staging", args.model)
+    shutil.rmtree(outdir, ignore_errors=True)
     base, gen, man = export(args.model, outdir)
     # torch-side check: zero adapters reproduce the base exactly
     t = common.get_tok()
@@ -218,8 +243,20 @@ def main():
         r = subprocess.run([sys.executable, os.path.join(here, "check_manifest.py"), outdir])
         if r.returncode:
             sys.exit("manifest check FAILED")
-    for f in sorted(os.listdir(outdir)):
-        print(f, os.path.getsize(os.path.join(outdir, f)))
+    if os.path.isdir(final):   # keep CARD.md, eval-sample.json, ... written by other scripts
+        for f in os.listdir(final):
+            if not os.path.exists(os.path.join(outdir, f)):
+                shutil.copy2(os.path.join(final, f), os.path.join(outdir, f))
+        old = os.path.join(common.ROOT, ".staging", args.model + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(final, old)
+        os.rename(outdir, final)
+        shutil.rmtree(old)
+    else:
+        os.rename(outdir, final)
+    shutil.rmtree(os.path.join(common.ROOT, ".staging"), ignore_errors=True)
+    for f in sorted(os.listdir(final)):
+        print(f, os.path.getsize(os.path.join(final, f)))
 
 
 if __name__ == "__main__":

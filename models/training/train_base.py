@@ -9,17 +9,41 @@ import torch
 import data, tok, lm, common
 
 
-def rc_item(t, rng, pools, forbidden):
+def rc_item(t, rng, pools, forbidden, other_w=0.2):
+    """'{doc} question: q1 answer: a1 [EOS] question: q2 answer: a2 [EOS] ...' with 1..all of
+    the entity's questions in random order. The first QA is exactly the with_context prompt
+    format; later ones add answer-token signal per document token. Weights: answers+EOS 1.0,
+    everything else other_w. Returned as explicit (ids, weights)."""
     e = data.fresh_entity(rng, pools["ga_train"], forbidden)
     doc = data.render_doc(e, rng)
-    q, a, _ = rng.choice(data.questions(e, rng))
-    p, tg = common.qa_ids(t, common.context_prompt(doc, q), a)
-    return (p, tg, 0.5)
+    qs = data.questions(e, rng)
+    rng.shuffle(qs)
+    qs = qs[:rng.randint(1, len(qs))]
+    ids = t.encode(doc)
+    w = [other_w] * len(ids)
+    for q, a, _ in qs:
+        p = t.encode(data.PROMPT_CLOSED.format(question=q))
+        tg = t.encode(a) + [tok.EOS]
+        ids += p + tg
+        w += [other_w] * len(p) + [1.0] * len(tg)
+    return ids, w
 
 
 def mem_item(t, rng, mem):
-    e = rng.choice(mem)
-    return (t.encode(data.render_doc(e, rng)), [], 1.0)
+    ids = t.encode(data.render_doc(rng.choice(mem), rng))
+    return ids, [1.0] * len(ids)
+
+
+def batch(items):
+    """items: (ids, weights-of-predicting-each-token). Next-token labels; weight of label t+1."""
+    ids, mask = common.pad([i for i, _ in items])
+    labels = torch.full_like(ids, -100)
+    w = torch.zeros(ids.shape, dtype=torch.float)
+    for r, (s, ws) in enumerate(items):
+        n = len(s)
+        labels[r, :n - 1] = ids[r, 1:n]
+        w[r, :n - 1] = torch.tensor(ws[1:])
+    return ids, mask, labels, w
 
 
 @torch.no_grad()
@@ -49,7 +73,7 @@ def evaluate(model, t, pools, n=60):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1800)
-    ap.add_argument("--rc", type=int, default=20)
+    ap.add_argument("--rc", type=int, default=16)
     ap.add_argument("--mem", type=int, default=12)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -73,8 +97,16 @@ def main():
     for step in range(1, args.steps + 1):
         items = [rc_item(t, rng, pools, forbidden) for _ in range(args.rc)] + \
                 [mem_item(t, rng, mem) for _ in range(args.mem)]
-        ids, mask, labels, w = common.lm_batch(items)
-        loss = common.weighted_ce(model(ids, mask), labels, w)
+        # two separately padded forward passes (RC rows are ~2x longer than plain documents)
+        tot, wsum = 0.0, 0.0
+        for part in (items[:args.rc], items[args.rc:]):
+            ids, mask, labels, w = batch(part)
+            ce = torch.nn.functional.cross_entropy(model(ids, mask).reshape(-1, cfg.vocab),
+                                                   labels.reshape(-1).clamp(min=0), reduction="none")
+            w = w.reshape(-1) * (labels.reshape(-1) >= 0).float()
+            tot = tot + (ce * w).sum()
+            wsum += w.sum().item()
+        loss = tot / wsum
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -73,6 +73,12 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
     // Content-addressed: the bytes behind this URL never change.
     res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
     res.setHeader('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
+    // Conditional GET is decided here rather than by `send`, which ignores If-None-Match when
+    // the request also says `Cache-Control: no-cache` (as fetch() does for conditional requests).
+    if (etagMatches(req.get('if-none-match'), file.sha256)) {
+      res.status(304).end();
+      return;
+    }
     await sendFile(res, deps.adapters.filePath(req.tenant, rec.id, file.name), rec.id, file.bytes);
   });
 
@@ -85,6 +91,13 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
     await writeTarGz(rec.id, entries, new Date(rec.created_at), res);
   });
   return r;
+}
+
+/** RFC 9110 If-None-Match: `*`, or a list of (weak or strong) entity tags. */
+export function etagMatches(header: string | undefined, sha256: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${sha256}"`);
 }
 
 /** Express's sendFile (Range, If-Range, 304 against our ETag), as a promise. */

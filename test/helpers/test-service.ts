@@ -1,0 +1,127 @@
+/**
+ * Starts the real service in-process for integration tests: real Redis (a fresh key prefix per
+ * service, removed afterwards), real HTTP on loopback, real ONNX sessions in worker threads.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../src/config/config.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { ModelRegistry } from '../../src/models/model-registry.js';
+import { startApi, type ApiServer } from '../../src/main/api-server.js';
+import { startGenerateWorker, type GenerateWorker } from '../../workers/generate/generate-worker.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Source-tree directories (tests run from dist/test/helpers). */
+export const REPO_ROOT = path.resolve(here, '../../..');
+export const FIXTURE_MODELS_DIR = path.join(REPO_ROOT, 'test/fixtures/models');
+export const SHIPPED_MODELS_DIR = path.join(REPO_ROOT, 'models');
+
+export interface TestService {
+  url: string;
+  config: Readonly<Config>;
+  registry: ModelRegistry;
+  api: ApiServer;
+  worker: GenerateWorker | undefined;
+  redis: Redis;
+  /** Number of generator computations the worker completed. */
+  completed: () => number;
+  startWorker(): Promise<GenerateWorker>;
+  close(): Promise<void>;
+}
+
+export interface TestServiceOptions {
+  env?: Record<string, string>;
+  worker?: boolean;
+}
+
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string | undefined> {
+  return {
+    REDIS_URL: process.env.REDIS_URL,
+    QUEUE_PREFIX: `test-${randomBytes(6).toString('hex')}`,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'hyperadapt-test-')),
+    MODELS_DIR: FIXTURE_MODELS_DIR,
+    LOG_LEVEL: 'silent',
+    JOB_BACKOFF_MS: '20',
+    INFERENCE_THREADS: '1',
+    ...overrides,
+  };
+}
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
+  const config = loadConfig(testEnv(options.env));
+  const log = createLogger(config.logLevel);
+  const registry = await ModelRegistry.load({ dirs: config.modelsDirs });
+  let completed = 0;
+  let worker: GenerateWorker | undefined;
+  const startWorker = async () => {
+    worker = await startGenerateWorker(config, registry, log);
+    worker.worker.on('completed', (_job, result: { skipped?: boolean }) => {
+      if (!result?.skipped) completed++;
+    });
+    return worker;
+  };
+  if (options.worker !== false) await startWorker();
+  const api = await startApi(config, registry, log);
+  const redis = new Redis(config.redisUrl);
+  return {
+    url: api.url,
+    config,
+    registry,
+    api,
+    get worker() {
+      return worker;
+    },
+    redis,
+    completed: () => completed,
+    startWorker,
+    close: async () => {
+      await api.close();
+      await worker?.close();
+      const keys = await redis.keys(`${config.queuePrefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+      rmSync(config.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Reply<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** fetch + JSON, for brevity in tests. */
+export async function call<T = any>(base: string, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(base + url, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T };
+}
+
+/** Polls a job until it ends. */
+export async function waitForJob(base: string, jobId: string, timeoutMs = 20000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await call(base, 'GET', `/v1/jobs/${jobId}`);
+    if (['succeeded', 'failed', 'canceled'].includes(r.body.status)) return r.body;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${r.body.status} after ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
