@@ -42,5 +42,7 @@ try {
   ]);
 } catch (err) {
   log.fatal({ err }, (err as Error).message);
+  // Start-up failures are printed whatever LOG_LEVEL says: the operator must see why.
+  process.stderr.write(`hyperadapt: cannot start: ${(err as Error).message}\n`);
   process.exit(1);
 }

@@ -14,5 +14,7 @@ try {
   log.info('generate worker ready');
 } catch (err) {
   log.fatal({ err }, (err as Error).message);
+  // Start-up failures are printed whatever LOG_LEVEL says: the operator must see why.
+  process.stderr.write(`hyperadapt: cannot start: ${(err as Error).message}\n`);
   process.exit(1);
 }
