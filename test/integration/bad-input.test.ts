@@ -69,3 +69,20 @@ describe('bad input', () => {
     expect(job.status).toBe('succeeded');
   });
 });
+
+describe('readiness', () => {
+  it('turns /readyz to 503 with Retry-After once shutdown begins, while /healthz stays 200', async () => {
+    const other = await startTestService({ worker: false });
+    try {
+      expect((await call(other.url, 'GET', '/readyz')).status).toBe(200);
+      other.api.stopAccepting();
+      const r = await call(other.url, 'GET', '/readyz');
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('2');
+      expect(r.body.error.code).toBe('unavailable');
+      expect((await call(other.url, 'GET', '/healthz')).status).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+});

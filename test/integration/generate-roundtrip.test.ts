@@ -257,3 +257,18 @@ describe('GET /v1/jobs and /v1/adapters paging', () => {
     expect(r.body.error.code).toBe('invalid_request');
   });
 });
+
+describe('execution providers', () => {
+  it('tries CUDA first with EXECUTION_PROVIDERS=cuda,cpu and falls back to the CPU when CUDA is absent', async () => {
+    const gpu = await startTestService({ env: { EXECUTION_PROVIDERS: 'cuda,cpu' } });
+    try {
+      // On a host with the CUDA provider installed the session keeps ['cuda', 'cpu'].
+      const used = gpu.worker!.pool.providers['fixture-text-tiny'];
+      expect([['cpu'], ['cuda', 'cpu']]).toContainEqual(used);
+      const r = await call(gpu.url, 'POST', '/v1/adapters', ctx('provider fallback'), { prefer: 'wait=10' });
+      expect(r.body.status).toBe('succeeded');
+    } finally {
+      await gpu.close();
+    }
+  });
+});

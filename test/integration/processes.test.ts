@@ -62,9 +62,17 @@ describe('processes', () => {
       const r = await call(base, 'POST', '/v1/adapters', { model: 'fixture-text-tiny', input: { context: 'one process' } }, { prefer: 'wait=10' });
       expect(r.status).toBe(200);
       expect(r.body.status).toBe('succeeded');
+      // A job accepted just before SIGTERM is finished by the draining worker, or stays queued
+      // for the next one: never lost, never stuck "running".
+      const late = await call(base, 'POST', '/v1/adapters', { model: 'fixture-text-tiny', input: { context: 'accepted before shutdown' } });
+      expect(late.status).toBe(202);
       proc.child.kill('SIGTERM');
       expect(await proc.exit).toBe(0);
       expect(proc.output()).toMatch(/shutdown complete/);
+      const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+      const status = await redis.hget(`${env.QUEUE_PREFIX}:t:local:job:${late.body.id}`, 'status');
+      await redis.quit();
+      expect(['succeeded', 'queued']).toContain(status);
     } finally {
       proc.child.kill('SIGKILL');
       await cleanup(env.QUEUE_PREFIX!);
