@@ -50,7 +50,11 @@ const envSchema = z.object({
     .pipe(z.array(z.enum(PROVIDERS, { message: `each must be one of ${PROVIDERS.join(', ')}` })).min(1, 'must name at least one provider')),
   INFERENCE_THREADS: int(1, 64).default(Math.max(1, Math.min(4, os.availableParallelism() - 1))),
   ORT_INTRA_OP_THREADS: int(0, 64).default(1),
-  WORKER_CONCURRENCY: int(1, 256).default(4),
+  WORKER_CONCURRENCY: int(1, 1024).default(64),
+  /** Largest batch of queued jobs run in one forward pass (1 = no batching). */
+  BATCH_MAX_SIZE: int(1, 1024).default(32),
+  /** How long the first job of a batch waits for batch-mates. */
+  BATCH_MAX_WAIT_MS: int(0, 1000).default(2),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   JOB_ATTEMPTS: int(1, 20).default(3),
   JOB_BACKOFF_MS: int(0, 600000).default(1000),
@@ -80,6 +84,8 @@ export interface Config {
   inferenceThreads: number;
   ortIntraOpThreads: number;
   workerConcurrency: number;
+  batchMaxSize: number;
+  batchMaxWaitMs: number;
   maxBodyBytes: number;
   jobAttempts: number;
   jobBackoffMs: number;
@@ -134,6 +140,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     inferenceThreads: e.INFERENCE_THREADS,
     ortIntraOpThreads: e.ORT_INTRA_OP_THREADS,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    batchMaxSize: e.BATCH_MAX_SIZE,
+    batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
     maxBodyBytes: e.MAX_BODY_BYTES,
     jobAttempts: e.JOB_ATTEMPTS,
     jobBackoffMs: e.JOB_BACKOFF_MS,

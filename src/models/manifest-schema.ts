@@ -81,6 +81,8 @@ export const manifestSchema = z
     groups: z.array(groupSchema).min(1),
     formats: z.strictObject({ supported: z.array(z.enum(FORMATS)).min(1), default: z.enum(FORMATS) }),
     task_type: z.string().default('CAUSAL_LM'),
+    /** Largest batch the generator may run at once (its memory cap); unset = no model limit. */
+    max_batch: z.number().int().positive().optional(),
     postprocess: z.array(z.strictObject({ op: z.string() }).passthrough()).optional(),
     base: z
       .strictObject({

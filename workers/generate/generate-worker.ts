@@ -9,6 +9,7 @@ import type { Logger } from '../../src/logging/logger.js';
 import { generateJobSchema, type GenerateJob } from '../../src/jobs/payloads.js';
 import { GENERATE_QUEUE } from '../../src/jobs/queue-names.js';
 import { InferencePool } from '../../src/inference/inference-pool.js';
+import { Batcher } from '../../src/inference/batcher.js';
 import type { ModelRegistry } from '../../src/models/model-registry.js';
 import { targetModules } from '../../src/models/model-view.js';
 import { fileDigest, rankWarnings } from '../../src/adapters/assemble.js';
@@ -29,6 +30,7 @@ interface Deps {
   jobs: JobStore;
   adapters: AdapterStore;
   pool: InferencePool;
+  batcher: Batcher;
   log: Logger;
 }
 
@@ -36,7 +38,7 @@ async function fail(deps: Deps, data: GenerateJob, code: string, message: string
   await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'failed', error: { code, message } });
 }
 
-export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapter_id: string; skipped?: boolean }> {
+export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapter_id: string; skipped?: boolean; batch_size?: number }> {
   const parsed = generateJobSchema.safeParse(job.data);
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid generate payload: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -57,10 +59,12 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
   }
   log.info({ jobs: live }, 'generating adapter');
   try {
-    const { results, timings } = await deps.pool.generate(data.model, [
-      { adapterId: data.adapter_id, modelSha256: data.model_sha256, input: data.input, options: data.options },
-    ]);
-    const result = results[0]!;
+    const { result, timings, batchSize } = await deps.batcher.submit(data.model, {
+      adapterId: data.adapter_id,
+      modelSha256: data.model_sha256,
+      input: data.input,
+      options: data.options,
+    });
     if (!result.ok) {
       if (result.error.retryable && !lastAttempt) throw new Error(result.error.message);
       await fail(deps, data, result.error.code, result.error.message);
@@ -88,8 +92,8 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
       ...(warnings.length ? { warnings } : {}),
     };
     const done = await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'succeeded', adapterRecord: record });
-    log.info({ jobs: done, ...timings }, 'adapter written');
-    return { adapter_id: data.adapter_id };
+    log.info({ jobs: done, batchSize, ...timings }, 'adapter written');
+    return { adapter_id: data.adapter_id, batch_size: batchSize };
   } catch (err) {
     if (err instanceof UnrecoverableError) throw err;
     if (lastAttempt) {
@@ -133,6 +137,11 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     jobs: new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds }),
     adapters: new AdapterStore({ redis, keys, dataDir: config.dataDir }),
     pool,
+    batcher: new Batcher({
+      runner: pool,
+      maxBatch: (id) => Math.min(config.batchMaxSize, registry.get(id)?.manifest.max_batch ?? Infinity),
+      maxWaitMs: config.batchMaxWaitMs,
+    }),
     log,
   };
   const worker = new Worker(GENERATE_QUEUE, (job) => processGenerateJob(deps, job), {
@@ -151,6 +160,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
         const steps: [string, () => Promise<unknown>][] = [
           // Waits for running jobs; main() bounds the whole shutdown with a timer.
           ['worker', () => worker.close()],
+          ['batcher', async () => deps.batcher.close()],
           ['pool', () => pool.close()],
           ['redis', () => redis.quit().catch(() => redis.disconnect())],
         ];

@@ -1,0 +1,91 @@
+/** Dynamic batching over the real inference pool (fixture generator) and through the service. */
+import { readSafetensors } from '../../src/adapters/safetensors.js';
+import { Batcher } from '../../src/inference/batcher.js';
+import { InferencePool } from '../../src/inference/inference-pool.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { ModelRegistry } from '../../src/models/model-registry.js';
+import type { GenerateItem } from '../../src/inference/thread-protocol.js';
+import { call, FIXTURE_MODELS_DIR, startTestService, waitForJob } from '../helpers/test-service.js';
+
+const MODEL = 'fixture-text-tiny';
+
+describe('Batcher over the inference pool', () => {
+  let pool: InferencePool;
+  let registry: ModelRegistry;
+  beforeAll(async () => {
+    registry = await ModelRegistry.load({ dirs: [FIXTURE_MODELS_DIR] });
+    const m = registry.get(MODEL)!;
+    pool = new InferencePool({
+      threads: 1,
+      log: createLogger('silent'),
+      init: { models: [{ id: MODEL, generatorPath: m.generatorPath, tokenizerPath: `${m.dir}/tokenizer.json`, manifest: m.manifest }], executionProviders: ['cpu'], intraOpThreads: 1 },
+    });
+    await pool.ready();
+  });
+  afterAll(async () => {
+    await pool?.close();
+  });
+
+  const item = (text: string): GenerateItem => ({
+    adapterId: `ad_${'1'.repeat(40)}`,
+    modelSha256: registry.get(MODEL)!.manifest.sha256,
+    input: { context: text },
+    options: { dtype: 'float32', format: 'peft' },
+  });
+  const tensors = (files: { name: string; data: Uint8Array }[]) => readSafetensors(new Uint8Array(files.find((f) => f.name === 'adapter_model.safetensors')!.data)).tensors;
+
+  it('runs queued items in batches of at most maxBatch, each row identical to running it alone', async () => {
+    const sizes: number[] = [];
+    const batcher = new Batcher({ runner: pool, maxBatch: () => 4, maxWaitMs: 20, onBatch: (_m, n) => sizes.push(n) });
+    // Different lengths: rows are padded within a batch, and padding must not change any row.
+    const texts = Array.from({ length: 10 }, (_, i) => `the city ${'blue '.repeat(i)}red`);
+    const batched = await Promise.all(texts.map((t) => batcher.submit(MODEL, item(t))));
+    expect(sizes).toEqual([4, 4, 2]);
+    for (let i = 0; i < texts.length; i++) {
+      const alone = (await pool.generate(MODEL, [item(texts[i]!)])).results[0]!;
+      const b = batched[i]!.result;
+      if (!b.ok || !alone.ok) throw new Error('generation failed');
+      const tb = tensors(b.files);
+      const ta = tensors(alone.files);
+      for (const [k, t] of Object.entries(ta)) {
+        const x = new Float32Array(t.data.slice().buffer);
+        const y = new Float32Array(tb[k]!.data.slice().buffer);
+        x.forEach((v, j) => expect(Math.abs(v - y[j]!)).toBeLessThan(1e-6));
+      }
+    }
+    batcher.close();
+  });
+
+  it('fails only the row whose input is bad; its batch-mates succeed', async () => {
+    const batcher = new Batcher({ runner: pool, maxBatch: () => 8, maxWaitMs: 20 });
+    const results = await Promise.all([
+      batcher.submit(MODEL, item('the city')),
+      batcher.submit(MODEL, item('the '.repeat(200))), // over the model's 64-token limit
+      batcher.submit(MODEL, item('a red city')),
+    ]);
+    expect(results.map((r) => r.batchSize)).toEqual([3, 3, 3]);
+    expect(results.map((r) => r.result.ok)).toEqual([true, false, true]);
+    const bad = results[1]!.result;
+    expect(!bad.ok && bad.error.code).toBe('payload_too_large');
+    batcher.close();
+  });
+});
+
+describe('batching in the service', () => {
+  it('serves many distinct concurrent requests in shared forward passes', async () => {
+    const svc = await startTestService({ env: { BATCH_MAX_SIZE: '8', BATCH_MAX_WAIT_MS: '20', WORKER_CONCURRENCY: '32' } });
+    const sizes: number[] = [];
+    svc.worker!.worker.on('completed', (_job, r: { batch_size?: number }) => sizes.push(r.batch_size ?? 0));
+    try {
+      const replies = await Promise.all(Array.from({ length: 24 }, (_, i) => call(svc.url, 'POST', '/v1/adapters', { model: MODEL, input: { context: `document number ${i} of the city` } })));
+      const jobs = await Promise.all(replies.map((r) => waitForJob(svc.url, r.body.id)));
+      expect(jobs.every((j) => j.status === 'succeeded')).toBe(true);
+      expect(new Set(jobs.map((j) => j.adapter_id)).size).toBe(24);
+      expect(sizes).toHaveLength(24);
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(8);
+    } finally {
+      await svc.close();
+    }
+  });
+});
