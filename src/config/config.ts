@@ -39,6 +39,8 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
     .default('hyperadapt'),
   DATA_DIR: z.string().min(1).default('./data'),
+  /** fsync adapter files and directories before indexing them (crash durability; costs ms). */
+  STORE_FSYNC: bool.default(true),
   MODELS_DIR: z.string().min(1).default('./models'),
   /** Extra model directories (comma-separated roots), e.g. test fixtures. */
   EXTRA_MODELS_DIRS: z.string().default(''),
@@ -53,8 +55,8 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: int(1, 1024).default(64),
   /** Largest batch of queued jobs run in one forward pass (1 = no batching). */
   BATCH_MAX_SIZE: int(1, 1024).default(32),
-  /** How long the first job of a batch waits for batch-mates. */
-  BATCH_MAX_WAIT_MS: int(0, 1000).default(2),
+  /** While every inference thread is busy, how long a queued job waits for batch-mates at most. */
+  BATCH_MAX_WAIT_MS: int(0, 1000).default(20),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   JOB_ATTEMPTS: int(1, 20).default(3),
   JOB_BACKOFF_MS: int(0, 600000).default(1000),
@@ -78,6 +80,7 @@ export interface Config {
   redisAutostart: boolean;
   queuePrefix: string;
   dataDir: string;
+  storeFsync: boolean;
   modelsDirs: string[];
   defaultModel: string;
   executionProviders: string[];
@@ -134,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisAutostart: e.REDIS_AUTOSTART,
     queuePrefix: e.QUEUE_PREFIX,
     dataDir: path.resolve(e.DATA_DIR),
+    storeFsync: e.STORE_FSYNC,
     modelsDirs: [path.resolve(e.MODELS_DIR), ...list(e.EXTRA_MODELS_DIRS).map((d) => path.resolve(d))],
     defaultModel: e.DEFAULT_MODEL,
     executionProviders: e.EXECUTION_PROVIDERS,

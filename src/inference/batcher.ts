@@ -1,13 +1,16 @@
 /**
- * Dynamic batching: gathers generate items for the same model until `maxBatch` are waiting or
- * the oldest has waited `maxWaitMs`, then runs them through one forward pass. Each caller gets
- * its own row's result; a failed batch is retried row by row, so one job's bad input can never
- * fail its batch-mates.
+ * Dynamic batching, adaptive like an inference server's: while an inference thread is idle an
+ * item runs at once (no added latency at low load); while all are busy, items of the same model
+ * gather until a thread frees up, `maxBatch` are waiting, or the oldest has waited `maxWaitMs`,
+ * and then run through one forward pass. Each caller gets its own row's result; a failed batch
+ * is retried row by row, so one job's bad input can never fail its batch-mates.
  */
 import type { ItemResult, GenerateItem, TaskTimings } from './thread-protocol.js';
 
 export interface BatchRunner {
   generate(modelId: string, items: GenerateItem[]): Promise<{ results: ItemResult[]; timings: TaskTimings }>;
+  /** How many forward passes can run at once (inference threads). */
+  readonly threads: number;
 }
 
 export interface BatcherOptions {
@@ -33,6 +36,8 @@ interface Queue {
 export class Batcher {
   private readonly queues = new Map<string, Queue>();
   private closed = false;
+  /** Batches dispatched and not yet finished. */
+  private running = 0;
 
   constructor(private readonly options: BatcherOptions) {
     if (!(options.maxWaitMs >= 0)) throw new TypeError('maxWaitMs must be ≥ 0');
@@ -52,7 +57,7 @@ export class Batcher {
       }
       q.items.push({ item, resolve, reject });
       const max = Math.max(1, this.options.maxBatch(modelId));
-      if (q.items.length >= max) this.flush(modelId);
+      if (q.items.length >= max || this.running < this.options.runner.threads) this.flush(modelId);
       else if (!q.timer) q.timer = setTimeout(() => this.flush(modelId), this.options.maxWaitMs);
     });
   }
@@ -72,6 +77,17 @@ export class Batcher {
   }
 
   private async run(modelId: string, batch: Waiting[]): Promise<void> {
+    this.running++;
+    try {
+      await this.forward(modelId, batch);
+    } finally {
+      this.running--;
+      // A thread is free: whatever gathered meanwhile goes now, as one batch per model.
+      for (const [id, q] of this.queues) if (q.items.length > 0 && this.running < this.options.runner.threads) this.flush(id);
+    }
+  }
+
+  private async forward(modelId: string, batch: Waiting[]): Promise<void> {
     try {
       const { results, timings } = await this.options.runner.generate(modelId, batch.map((w) => w.item));
       this.options.onBatch?.(modelId, batch.length, timings);
@@ -82,7 +98,7 @@ export class Batcher {
         return;
       }
       // Isolate the failure: every row alone, so only the row that breaks the pass fails.
-      await Promise.all(batch.map((w) => this.run(modelId, [w])));
+      await Promise.all(batch.map((w) => this.forward(modelId, [w])));
     }
   }
 

@@ -47,6 +47,10 @@ export class InferencePool {
     for (let i = 0; i < options.threads; i++) this.slots.push(this.spawn());
   }
 
+  get threads(): number {
+    return this.options.threads;
+  }
+
   /** Resolves when every thread has opened its sessions; rejects if one could not. */
   async ready(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.ready));

@@ -135,7 +135,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     config,
     registry,
     jobs: new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds }),
-    adapters: new AdapterStore({ redis, keys, dataDir: config.dataDir }),
+    adapters: new AdapterStore({ redis, keys, dataDir: config.dataDir, fsync: config.storeFsync }),
     pool,
     batcher: new Batcher({
       runner: pool,

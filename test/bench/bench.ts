@@ -1,0 +1,189 @@
+/**
+ * `npm run bench [-- --model ID --quick --out FILE]` — the service's speed, measured (not
+ * asserted): raw onnxruntime forward, end-to-end latency and overhead, batched vs unbatched
+ * throughput, cache hits, generator vs fine-tuning, and 1 vs 2 worker processes. Every figure is
+ * a median over repeated runs in this one process. Needs Redis at REDIS_URL.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { Queue } from 'bullmq';
+import { GENERATE_QUEUE } from '../../src/jobs/queue-names.js';
+import { ModelRegistry, type LoadedModel } from '../../src/models/model-registry.js';
+import { buildTextFeeds } from '../../src/inference/text-feeds.js';
+import { call, FIXTURE_MODELS_DIR, REPO_ROOT, SHIPPED_MODELS_DIR, startTestService, testEnv, waitForJob, type TestService } from '../helpers/test-service.js';
+import { median, percentile, timed } from './stats.js';
+
+const { values } = parseArgs({ options: { model: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' } } });
+const QUICK = values.quick!;
+const REPEATS = QUICK ? 3 : 5;
+const DEPTH = QUICK ? 64 : 256;
+
+const registry = await ModelRegistry.load({ dirs: [SHIPPED_MODELS_DIR, FIXTURE_MODELS_DIR] });
+const model: LoadedModel = registry.get(values.model ?? 'generative-adapter-tiny') ?? registry.get('fixture-text-tiny')!;
+const modelId = model.manifest.id;
+const modelsDir = path.dirname(model.dir);
+const field = model.manifest.condition.kind === 'text' ? Object.keys(model.manifest.condition.fields)[0]! : 'context';
+
+/** Distinct, realistic condition texts: the model's eval sample when it ships one. */
+function texts(n: number, salt: string): string[] {
+  const sampleFile = path.join(model.dir, 'eval-sample.json');
+  const base: string[] = existsSync(sampleFile)
+    ? [...new Set((JSON.parse(readFileSync(sampleFile, 'utf8')).items as { context: string; question: string }[]).map((i) => (field === 'question' ? i.question : i.context)))]
+    : ['the blue city of the red lives', 'a green city in the blue', 'the red works at the city'];
+  return Array.from({ length: n }, (_, i) => `${base[i % base.length]!} ${salt}${i}`.trim());
+}
+
+const results: Record<string, unknown> = { model: modelId, quick: QUICK, repeats: REPEATS, date: new Date().toISOString() };
+const rows: [string, string][] = [];
+const report = (name: string, value: string) => {
+  rows.push([name, value]);
+  console.log(`${name.padEnd(58)} ${value}`);
+};
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+// 1. Raw onnxruntime forward (the floor): same session options as the inference threads.
+const session = await ort.InferenceSession.create(model.generatorPath, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+const raw: Record<number, number> = {};
+for (const b of [1, 8, 32]) {
+  const rowsIds = texts(b, 'raw').map((t) => ({ [field]: model.tokenizer!.encode(t) }));
+  const feeds = Object.fromEntries(Object.entries(buildTextFeeds(model.manifest, rowsIds)).map(([k, v]) => [k, new ort.Tensor(v.type as 'int64', v.data as BigInt64Array, v.dims)]));
+  await session.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < REPEATS * 4; i++) times.push((await timed(() => session.run(feeds)))[0]);
+  raw[b] = median(times);
+  report(`raw forward, batch ${b}`, `${ms(raw[b]!)}  (${((b / raw[b]!) * 1000).toFixed(0)} adapters/s)`);
+}
+await session.release();
+results.raw_forward_ms = raw;
+
+async function withService<T>(env: Record<string, string>, fn: (svc: TestService) => Promise<T>, worker = true): Promise<T> {
+  const svc = await startTestService({ env: { MODELS_DIR: modelsDir, LOG_LEVEL: 'silent', ...env }, worker });
+  try {
+    return await fn(svc);
+  } finally {
+    await svc.close();
+  }
+}
+
+// 2. End to end: HTTP POST → job succeeded with files written (Prefer: wait returns then).
+const e2e = async (svc: TestService, concurrency: number, total: number, salt: string) => {
+  const inputs = texts(total, salt);
+  const lat: number[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < inputs.length) {
+      const text = inputs[next++]!;
+      const [t, r] = await timed(() => call(svc.url, 'POST', '/v1/adapters', { model: modelId, input: { [field]: text } }, { prefer: 'wait=30' }));
+      if (r.body.status !== 'succeeded') throw new Error(`job ${r.body.id} ${r.body.status}`);
+      lat.push(t);
+    }
+  }));
+  return lat;
+};
+await withService({ BATCH_MAX_SIZE: '32', BATCH_MAX_WAIT_MS: '2', WORKER_CONCURRENCY: '64' }, async (svc) => {
+  await e2e(svc, 1, 5, 'warm');
+  for (const c of [1, 32]) {
+    const p50s: number[] = [];
+    const p99s: number[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const lat = await e2e(svc, c, c === 1 ? 30 : 128, `e2e${c}-${r}-`);
+      p50s.push(percentile(lat, 50));
+      p99s.push(percentile(lat, 99));
+    }
+    results[`e2e_c${c}`] = { p50_ms: median(p50s), p99_ms: median(p99s) };
+    report(`end to end, concurrency ${c}: p50 / p99`, `${ms(median(p50s))} / ${ms(median(p99s))}`);
+    if (c === 1) {
+      results.overhead_p50_ms = median(p50s) - raw[1]!;
+      report('service overhead over raw forward (p50, concurrency 1)', ms(median(p50s) - raw[1]!));
+    }
+  }
+  // 4. Cache hits: the same POST again.
+  const body = { model: modelId, input: { [field]: texts(1, 'cache')[0]! } };
+  await call(svc.url, 'POST', '/v1/adapters', body, { prefer: 'wait=30' });
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  const rps: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const lat: number[] = [];
+    for (let i = 0; i < 200; i++) lat.push((await timed(() => call(svc.url, 'POST', '/v1/adapters', body)))[0]);
+    p50s.push(percentile(lat, 50));
+    p99s.push(percentile(lat, 99));
+    const n = 400;
+    const [t] = await timed(() => Promise.all(Array.from({ length: 16 }, async () => {
+      for (let i = 0; i < n / 16; i++) await call(svc.url, 'POST', '/v1/adapters', body);
+    })));
+    rps.push((n / t) * 1000);
+  }
+  results.cache_hit = { p50_ms: median(p50s), p99_ms: median(p99s), rps_c16: median(rps) };
+  report('cache hit: p50 / p99 (sequential)', `${ms(median(p50s))} / ${ms(median(p99s))}`);
+  report('cache hit: requests/s (16 concurrent clients)', median(rps).toFixed(0));
+});
+
+// 3. Throughput at a queue depth: DEPTH jobs wait in a paused queue, ready workers drain them.
+async function drain(batch: number, workers: number, salt: string): Promise<number> {
+  const env = testEnv({ MODELS_DIR: modelsDir, LOG_LEVEL: 'silent', BATCH_MAX_SIZE: String(batch), WORKER_CONCURRENCY: String(Math.max(64, batch * 2)) });
+  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  const svc = await startTestService({ env: clean, worker: false });
+  const queue = new Queue(GENERATE_QUEUE, { connection: svc.redis, prefix: svc.config.queuePrefix });
+  const procs: ReturnType<typeof spawn>[] = [];
+  try {
+    await queue.pause();
+    if (workers === 0) await svc.startWorker();
+    for (let i = 0; i < workers; i++) {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/workers/generate/main.js')], { env: { ...clean, LOG_LEVEL: 'info', INFERENCE_THREADS: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+      procs.push(child);
+      await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('generate worker ready') && resolve()));
+    }
+    const replies = await Promise.all(texts(DEPTH, salt).map((t) => call(svc.url, 'POST', '/v1/adapters', { model: modelId, input: { [field]: t } })));
+    const t0 = performance.now();
+    await queue.resume();
+    for (const r of replies) await waitForJob(svc.url, r.body.id, 120000);
+    return (DEPTH / (performance.now() - t0)) * 1000;
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    await queue.close();
+    await svc.close();
+  }
+}
+const thr: Record<string, number> = {};
+for (const [name, batch] of [['batching off (B=1)', 1], ['batching on (B=32)', 32]] as const) {
+  const runs: number[] = [];
+  for (let r = 0; r < REPEATS; r++) runs.push(await drain(batch, 0, `thr${batch}-${r}-`));
+  thr[name] = median(runs);
+  report(`throughput at queue depth ${DEPTH}, ${name}`, `${median(runs).toFixed(0)} adapters/s`);
+}
+const on = thr['batching on (B=32)']!;
+const off = thr['batching off (B=1)']!;
+const rawB32 = (32 / raw[32]!) * 1000;
+results.throughput = { ...thr, raw_b32: rawB32, ratio_on_off: on / off, ratio_on_raw: on / rawB32 };
+report('batched / unbatched throughput', `${(on / off).toFixed(2)}×`);
+report('batched throughput / raw forward at B=32', `${((100 * on) / rawB32).toFixed(0)}%`);
+
+// Scaling: 1 vs 2 worker processes on the same Redis.
+const scale: Record<string, number> = {};
+for (const w of [1, 2]) {
+  const runs: number[] = [];
+  for (let r = 0; r < Math.max(2, REPEATS - 2); r++) runs.push(await drain(32, w, `scale${w}-${r}-`));
+  scale[`workers_${w}`] = median(runs);
+  report(`throughput, ${w} worker process${w > 1 ? 'es' : ''} (B=32)`, `${median(runs).toFixed(0)} adapters/s`);
+}
+results.scaling = scale;
+
+// 5. Generator vs per-condition LoRA fine-tuning (the card's measured SGD time, 100 steps).
+const card = existsSync(path.join(model.dir, 'CARD.md')) ? readFileSync(path.join(model.dir, 'CARD.md'), 'utf8') : '';
+const ft = /fine-tuned[^|\n]*100 steps[^\n]*\|\s*([\d.]+)\s*(ms|s)\s*\|/.exec(card);
+if (ft) {
+  const ftMs = Number(ft[1]) * (ft[2] === 's' ? 1000 : 1);
+  const e2eP50 = (results.e2e_c1 as { p50_ms: number }).p50_ms;
+  results.vs_finetune = { finetune_100_steps_ms: ftMs, service_p50_ms: e2eP50, ratio: ftMs / e2eP50 };
+  report('LoRA fine-tuning, 100 steps (from CARD.md) / service p50', `${(ftMs / e2eP50).toFixed(0)}× (${ms(ftMs)} vs ${ms(e2eP50)})`);
+} else {
+  report('LoRA fine-tuning comparison', 'no 100-step row in CARD.md');
+}
+
+writeFileSync(values.out!, JSON.stringify({ ...results, table: rows }, null, 2));
+console.log(`\nwrote ${values.out}`);
+process.exit(0);
