@@ -68,6 +68,13 @@ const envSchema = z.object({
   WEBHOOK_ALLOW_HOSTS: z.string().default(''),
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_RETRY_SCALE: positiveNumber.default(1),
+  /** A delivery that has not answered within this long counts as a failed attempt. */
+  WEBHOOK_TIMEOUT_MS: int(1, 120000).default(15000),
+  WEBHOOK_CONCURRENCY: int(1, 256).default(16),
+  /** Outbox entries a dead dispatcher read but never enqueued are taken over after this long. */
+  WEBHOOK_CLAIM_IDLE_MS: int(10, 24 * 3600 * 1000).default(60000),
+  /** SSE comment lines keep proxies from closing an idle event stream. */
+  EVENTS_HEARTBEAT_MS: int(10, 300000).default(15000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -100,6 +107,10 @@ export interface Config {
   webhookAllowHosts: string[];
   webhookAllowPrivate: boolean;
   webhookRetryScale: number;
+  webhookTimeoutMs: number;
+  webhookConcurrency: number;
+  webhookClaimIdleMs: number;
+  eventsHeartbeatMs: number;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -157,6 +168,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookAllowHosts: list(e.WEBHOOK_ALLOW_HOSTS),
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
     webhookRetryScale: e.WEBHOOK_RETRY_SCALE,
+    webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    webhookConcurrency: e.WEBHOOK_CONCURRENCY,
+    webhookClaimIdleMs: e.WEBHOOK_CLAIM_IDLE_MS,
+    eventsHeartbeatMs: e.EVENTS_HEARTBEAT_MS,
     logLevel: e.LOG_LEVEL,
   };
   return Object.freeze(config);

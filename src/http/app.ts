@@ -1,5 +1,7 @@
 /** The Express application: middleware order, routes, and the one error handler. */
 import express, { type Express } from 'express';
+import swaggerUi from 'swagger-ui-express';
+import { buildSpec } from './openapi/build-spec.js';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logging/logger.js';
@@ -43,6 +45,12 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   app.use(healthRoutes(deps.redis, deps.readiness, () => deps.registry.list().length));
+  // The contract, generated from the same zod schemas that validate requests.
+  const spec = buildSpec();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(spec);
+  });
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { customSiteTitle: 'hyperadapt API' }));
   app.use('/v1', authenticate(deps.apiKeys));
   app.use(modelsRoutes(deps.registry));
   app.use(jobsRoutes(deps.jobs));

@@ -1,6 +1,6 @@
 /** Parses a route's query string with a zod schema; a mismatch is a 400 with details. */
 import type { Request } from 'express';
-import { z } from 'zod';
+import { z } from '../validation/zod.js';
 import { AppError, zodDetails } from '../errors/app-error.js';
 
 export function parseQuery<T extends z.ZodType>(req: Request, schema: T): z.infer<T> {

@@ -1,7 +1,9 @@
 /**
  * One Redis subscription per process to the job events channel, fanned out to every local
- * listener (requests holding `Prefer: wait`, and later event streams), so a thousand waiting
- * clients cost one connection, not a thousand.
+ * listener (requests holding `Prefer: wait`, and SSE streams), so a thousand waiting clients
+ * cost one connection, not a thousand. This channel, not BullMQ's QueueEvents, because it
+ * carries every change of *our* job records: one BullMQ job serves many of our jobs, and cache
+ * hits and cancels never touch BullMQ at all.
  */
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
@@ -10,6 +12,12 @@ export interface JobEvent {
   tenant: string;
   jobId: string;
   status: string;
+  /** `job.queued`, `job.started`, `job.progress`, `job.succeeded`, `job.failed`, `job.canceled`. */
+  type: string;
+  /** The job's event number (its record's `seq` field once the event happened). */
+  seq: number;
+  /** The job record as the event left it (a snapshot taken inside the same Lua script). */
+  record: Record<string, string>;
 }
 
 export class JobEvents {
@@ -24,8 +32,8 @@ export class JobEvents {
     this.subscriber.on('error', () => undefined); // reconnects by itself; readiness reports Redis health
     this.subscriber.on('message', (_channel: string, message: string) => {
       try {
-        const m = JSON.parse(message) as { t: string; j: string; s: string };
-        this.emitter.emit(`${m.t}:${m.j}`, { tenant: m.t, jobId: m.j, status: m.s } satisfies JobEvent);
+        const m = JSON.parse(message) as { t: string; j: string; s: string; e?: string; q?: number; r?: Record<string, string> };
+        this.emitter.emit(`${m.t}:${m.j}`, { tenant: m.t, jobId: m.j, status: m.s, type: m.e ?? '', seq: m.q ?? 0, record: m.r ?? {} } satisfies JobEvent);
       } catch {
         /* not ours */
       }

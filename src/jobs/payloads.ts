@@ -3,7 +3,7 @@
  * payload) and the worker (which re-parses `job.data`, because Redis holds whatever was written
  * there, possibly by an older or newer version of the service).
  */
-import { z } from 'zod';
+import { z } from '../validation/zod.js';
 import { DTYPES } from '../adapters/dtype.js';
 import { FORMATS } from '../models/manifest-schema.js';
 
@@ -51,3 +51,19 @@ export const generateJobSchema = z.strictObject({
   options: resolvedOptionsSchema,
 });
 export type GenerateJob = z.infer<typeof generateJobSchema>;
+
+/** Webhook bodies stay small: the Job links its adapter by URL instead of embedding it. */
+export const MAX_WEBHOOK_BODY_BYTES = 20 * 1024;
+
+/** `job.data` of the webhooks queue: one event for one URL, its body fixed when enqueued. */
+export const webhookDeliveryJobSchema = z.strictObject({
+  v: z.literal(1),
+  tenant: z.string().min(1).max(64),
+  job_id: z.string().regex(/^job_[0-9a-f]{24}$/),
+  job_created_ms: z.number().int().nonnegative(),
+  event: webhookSchema.shape.events.unwrap().element,
+  webhook_id: z.string().regex(/^msg_[A-Za-z0-9_]{1,80}$/),
+  url: z.string().min(1).max(2048),
+  body: z.string().max(MAX_WEBHOOK_BODY_BYTES),
+});
+export type WebhookDeliveryJob = z.infer<typeof webhookDeliveryJobSchema>;

@@ -1,7 +1,8 @@
 /**
  * Job records in Redis: what the API serves for `JOB_RETENTION_SECONDS`, independent of BullMQ's
  * own job data (which is trimmed as soon as a job ends). Every state change goes through one of
- * the atomic scripts in lua-scripts.ts and is announced on the events channel.
+ * the atomic scripts in lua-scripts.ts and is announced on the events channel (and, when the
+ * job's webhook subscribes to it, appended to the webhook outbox in the same script).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -95,6 +96,7 @@ export class JobStore {
         this.keys.jobs(tenant),
         this.keys.computation(tenant, input.adapterId),
         idem ? this.keys.idempotency(tenant, idem.keyHash) : this.keys.idempotency(tenant, '-'),
+        this.keys.webhookOutbox(),
       ],
       [
         jobId,
@@ -179,7 +181,7 @@ export class JobStore {
     if (!JOB_ID_PATTERN.test(jobId)) throw new AppError('not_found', `No job with id ${jobId}.`);
     const reply = (await cancelJob.run(
       this.redis,
-      [this.keys.job(tenant, jobId)],
+      [this.keys.job(tenant, jobId), this.keys.webhookOutbox()],
       [new Date().toISOString(), this.keys.waitersPrefix(tenant), this.keys.events(), tenant, jobId],
     )) as string[];
     if (reply[0] === 'missing') throw new AppError('not_found', `No job with id ${jobId}.`);
@@ -193,7 +195,7 @@ export class JobStore {
   async startComputation(tenant: string, adapterId: string, computation: string): Promise<string[]> {
     return (await startComputation.run(
       this.redis,
-      [this.keys.waiters(tenant, computation), this.keys.computation(tenant, adapterId)],
+      [this.keys.waiters(tenant, computation), this.keys.computation(tenant, adapterId), this.keys.webhookOutbox()],
       [this.keys.jobPrefix(tenant), new Date().toISOString(), computation, this.keys.events(), tenant],
     )) as string[];
   }
@@ -201,7 +203,7 @@ export class JobStore {
   async setProgress(tenant: string, computation: string, progress: number): Promise<void> {
     await setProgress.run(
       this.redis,
-      [this.keys.waiters(tenant, computation)],
+      [this.keys.waiters(tenant, computation), this.keys.webhookOutbox()],
       [this.keys.jobPrefix(tenant), String(progress), this.keys.events(), tenant],
     );
   }
@@ -224,6 +226,7 @@ export class JobStore {
         this.keys.adapters(tenant),
         this.keys.waiters(tenant, computation),
         this.keys.computation(tenant, adapterId),
+        this.keys.webhookOutbox(),
       ],
       [
         this.keys.jobPrefix(tenant),

@@ -7,13 +7,39 @@
  * are only known there), so these scripts assume a single Redis, not a Redis Cluster.
  */
 
+/**
+ * Every state change of a job goes through announce(), inside the script that makes it, so a
+ * change and its notifications cannot be separated by a crash:
+ * - it numbers the job's events (field `seq`), which lets an event stream drop duplicates;
+ * - it publishes the event with a snapshot of the record (live listeners: Prefer: wait, SSE);
+ * - when the job's webhook subscribes to the event, it appends it to the webhook outbox stream,
+ *   from which the webhook worker's dispatcher enqueues deliveries (durable, at-least-once).
+ * Without `events` a webhook gets the terminal events.
+ */
 const PUBLISH = `
-local function announce(channel, tenant, id, status)
-  redis.call('PUBLISH', channel, cjson.encode({t = tenant, j = id, s = status}))
+local TERMINAL_EVENTS = {['job.succeeded'] = true, ['job.failed'] = true, ['job.canceled'] = true}
+local function announce(channel, outbox, tenant, id, jobKey, event)
+  local seq = redis.call('HINCRBY', jobKey, 'seq', 1)
+  local flat = redis.call('HGETALL', jobKey)
+  local rec = {}
+  for i = 1, #flat, 2 do rec[flat[i]] = flat[i + 1] end
+  local snapshot = cjson.encode(rec)
+  redis.call('PUBLISH', channel, cjson.encode({t = tenant, j = id, s = rec.status, e = event, q = seq, r = rec}))
+  if not rec.webhook or rec.webhook == '' then return end
+  local ok, hook = pcall(cjson.decode, rec.webhook)
+  if not ok or type(hook) ~= 'table' or type(hook.url) ~= 'string' then return end
+  local wanted = TERMINAL_EVENTS[event] == true
+  if type(hook.events) == 'table' then
+    wanted = false
+    for _, e in ipairs(hook.events) do if e == event then wanted = true end end
+  end
+  if wanted then
+    redis.call('XADD', outbox, '*', 't', tenant, 'j', id, 'e', event, 'q', seq, 'u', hook.url, 'r', snapshot)
+  end
 end
 `;
 
-/** KEYS: adapter, job, jobs, computation, idempotency. ARGV: see JobStore.create. */
+/** KEYS: adapter, job, jobs, computation, idempotency, webhook outbox. ARGV: see JobStore.create. */
 export const CREATE_JOB = `${PUBLISH}
 local jobId, now, nowMs, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local idemHash, idemTtl, newComp, waitPrefix = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -47,11 +73,11 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (nowMs - retention * 1000
 if idemHash ~= '' then
   redis.call('SET', KEYS[5], cjson.encode({h = idemHash, j = jobId, k = KEYS[2]}), 'EX', idemTtl)
 end
-announce(channel, tenant, jobId, fields.status)
+announce(channel, KEYS[6], tenant, jobId, KEYS[2], fields.status == 'succeeded' and 'job.succeeded' or 'job.queued')
 return result
 `;
 
-/** KEYS: waiters, computation. ARGV: jobPrefix, now, computationId, channel, tenant. Returns live job ids. */
+/** KEYS: waiters, computation, webhook outbox. ARGV: jobPrefix, now, computationId, channel, tenant. Returns live job ids. */
 export const START_COMPUTATION = `${PUBLISH}
 local ids = redis.call('SMEMBERS', KEYS[1])
 local live = {}
@@ -60,7 +86,7 @@ for _, id in ipairs(ids) do
   local st = redis.call('HGET', k, 'status')
   if st == 'queued' then
     redis.call('HSET', k, 'status', 'running', 'started_at', ARGV[2])
-    announce(ARGV[4], ARGV[5], id, 'running')
+    announce(ARGV[4], KEYS[3], ARGV[5], id, k, 'job.started')
     table.insert(live, id)
   elseif st == 'running' then
     table.insert(live, id)
@@ -75,20 +101,20 @@ end
 return live
 `;
 
-/** KEYS: waiters. ARGV: jobPrefix, progress, channel, tenant. */
+/** KEYS: waiters, webhook outbox. ARGV: jobPrefix, progress, channel, tenant. */
 export const SET_PROGRESS = `${PUBLISH}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local k = ARGV[1] .. id
   if redis.call('HGET', k, 'status') == 'running' then
     redis.call('HSET', k, 'progress', ARGV[2])
-    announce(ARGV[3], ARGV[4], id, 'running')
+    announce(ARGV[3], KEYS[2], ARGV[4], id, k, 'job.progress')
   end
 end
 return 1
 `;
 
 /**
- * KEYS: adapter, adapters, waiters, computation.
+ * KEYS: adapter, adapters, waiters, computation, webhook outbox.
  * ARGV: jobPrefix, now, computationId, channel, tenant, outcome ('succeeded'|'failed'),
  *       adapterId, adapterRecordJson, createdMs, errorJson.
  */
@@ -109,7 +135,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     else
       redis.call('HSET', k, 'status', 'failed', 'error', ARGV[10], 'finished_at', now)
     end
-    announce(channel, tenant, id, outcome)
+    announce(channel, KEYS[5], tenant, id, k, 'job.' .. outcome)
     table.insert(done, id)
   end
 end
@@ -118,7 +144,7 @@ if redis.call('GET', KEYS[4]) == comp then redis.call('DEL', KEYS[4]) end
 return done
 `;
 
-/** KEYS: job. ARGV: now, waitersPrefix, channel, tenant, jobId. */
+/** KEYS: job, webhook outbox. ARGV: now, waitersPrefix, channel, tenant, jobId. */
 export const CANCEL_JOB = `${PUBLISH}
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing'} end
@@ -126,7 +152,7 @@ if st ~= 'queued' and st ~= 'running' then return {'conflict', st} end
 redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished_at', ARGV[1])
 local comp = redis.call('HGET', KEYS[1], 'computation')
 if comp then redis.call('SREM', ARGV[2] .. comp, ARGV[5]) end
-announce(ARGV[3], ARGV[4], ARGV[5], 'canceled')
+announce(ARGV[3], KEYS[2], ARGV[4], ARGV[5], KEYS[1], 'job.canceled')
 return {'canceled'}
 `;
 

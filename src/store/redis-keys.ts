@@ -43,4 +43,20 @@ export class RedisKeys {
   events(): string {
     return `${this.prefix}:events`;
   }
+  /** Stream of webhook events to deliver, written by the job scripts (all tenants, one stream). */
+  webhookOutbox(): string {
+    return `${this.prefix}:webhook-outbox`;
+  }
+  /** The tenant's signing secrets (hash: current, previous, rotated_ms). */
+  webhookSecret(tenant: string): string {
+    return `${this.t(tenant)}:webhook-secret`;
+  }
+  /** Every delivery attempt for one job (list of JSON entries, oldest first). */
+  deliveries(tenant: string, jobId: string): string {
+    return `${this.t(tenant)}:deliveries:${jobId}`;
+  }
+  /** URLs that answered 410 Gone (hash: url → epoch ms of the 410). */
+  webhookGone(tenant: string): string {
+    return `${this.t(tenant)}:webhook-gone`;
+  }
 }

@@ -1,5 +1,5 @@
 import { Router, json, type Response } from 'express';
-import { z } from 'zod';
+import { z } from '../../validation/zod.js';
 import { AppError } from '../../errors/app-error.js';
 import { writeTarGz } from '../../adapters/archive.js';
 import { createAdapterJob, type CreateAdapterDeps } from '../../usecases/create-adapter-job/create-adapter-job.js';
@@ -7,7 +7,7 @@ import { adapterView, type AdapterRecord, type AdapterStore } from '../../store/
 import { limitParam, parseQuery } from '../query.js';
 import { parseIdempotencyKey, parsePreferWait, requireJson } from '../request-context.js';
 
-const listQuery = z.strictObject({
+export const adaptersListQuery = z.strictObject({
   model: z.string().max(128).optional(),
   limit: limitParam,
   cursor: z.string().max(256).optional(),
@@ -44,7 +44,7 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
   });
 
   r.get('/v1/adapters', async (req, res) => {
-    const q = parseQuery(req, listQuery);
+    const q = parseQuery(req, adaptersListQuery);
     const page = await deps.adapters.list(req.tenant, { limit: q.limit, cursor: q.cursor, model: q.model });
     res.json({ object: 'list', data: page.data.map(adapterView), has_more: page.nextCursor !== null, next_cursor: page.nextCursor });
   });

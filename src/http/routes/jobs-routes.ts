@@ -1,11 +1,11 @@
 import { Router } from 'express';
-import { z } from 'zod';
+import { z } from '../../validation/zod.js';
 import { AppError } from '../../errors/app-error.js';
 import type { JobStore } from '../../store/job-store.js';
 import { JOB_STATUSES } from '../../store/job-view.js';
 import { limitParam, parseQuery } from '../query.js';
 
-const listQuery = z.strictObject({
+export const jobsListQuery = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
   limit: limitParam,
   cursor: z.string().max(256).optional(),
@@ -14,7 +14,7 @@ const listQuery = z.strictObject({
 export function jobsRoutes(jobs: JobStore): Router {
   const r = Router();
   r.get('/v1/jobs', async (req, res) => {
-    const q = parseQuery(req, listQuery);
+    const q = parseQuery(req, jobsListQuery);
     const page = await jobs.list(req.tenant, { limit: q.limit, cursor: q.cursor, status: q.status });
     res.json({ object: 'list', data: page.data, has_more: page.nextCursor !== null, next_cursor: page.nextCursor });
   });

@@ -1,0 +1,117 @@
+/**
+ * Builds the OpenAPI 3.1 document from the zod schemas the server validates with (request
+ * bodies, query strings) and the response schemas. `npm run spec` writes it to
+ * api-spec/openapi.json; a test fails when the committed file and this code disagree.
+ */
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { z } from '../../validation/zod.js';
+import { createAdapterRequestSchema } from '../../jobs/payloads.js';
+import { adaptersListQuery } from '../routes/adapters-routes.js';
+import { jobsListQuery } from '../routes/jobs-routes.js';
+import { adapterSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema } from './response-schemas.js';
+
+type Status = 400 | 401 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
+const ERROR_TEXT: Record<Status, string> = {
+  400: 'invalid_request: malformed JSON or a schema violation (details carry zod issue paths)',
+  401: 'unauthorized: missing or unknown API key',
+  404: 'not_found: unknown (or another tenant\'s) id, model or file',
+  409: 'conflict',
+  413: 'payload_too_large: the limit is in the message',
+  415: 'unsupported_media_type',
+  422: 'unprocessable_input: well-formed but unusable',
+  429: 'rate_limited (with Retry-After)',
+  503: 'unavailable: the queue store is unreachable (with Retry-After)',
+};
+
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' as const } } };
+const requestId = { 'X-Request-Id': { description: 'The request id (echoed when the client sent a sane one), also in every log line.', schema: { type: 'string' as const } } };
+
+function errors(...statuses: Status[]) {
+  const out: Record<number, { description: string; headers?: object; content: { 'application/json': { schema: typeof errorBodySchema } } }> = {};
+  for (const s of [...statuses, 401, 503] as Status[]) {
+    out[s] = {
+      description: ERROR_TEXT[s],
+      ...(s === 429 || s === 503 ? { headers: { ...retryAfter, ...requestId } } : { headers: requestId }),
+      content: { 'application/json': { schema: errorBodySchema } },
+    };
+  }
+  return out;
+}
+
+const json = <T extends z.ZodType>(schema: T, description: string, headers: object = {}) => ({
+  description,
+  headers: { ...requestId, ...headers },
+  content: { 'application/json': { schema } },
+});
+
+const jobId = z.object({ id: z.string().describe('Job id (job_…)') });
+const adapterId = z.object({ id: z.string().describe('Adapter id (ad_…)') });
+
+export function buildSpec(): object {
+  const r = new OpenAPIRegistry();
+  const Job = r.register('Job', jobSchema);
+  const Adapter = r.register('Adapter', adapterSchema);
+  const Model = r.register('Model', modelSchema);
+  const ErrorBody = r.register('Error', errorBodySchema);
+  const CreateAdapter = r.register('CreateAdapterRequest', createAdapterRequestSchema);
+  void ErrorBody;
+  r.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An API key (API_KEYS). Optional when the server runs open on a loopback address.' });
+  const security = [{ bearer: [] }];
+  const location = { Location: { description: 'The job: /v1/jobs/{id}', schema: { type: 'string' as const } } };
+
+  r.registerPath({ method: 'get', path: '/healthz', summary: 'Process is up', responses: { 200: json(healthSchema, 'Up.') } });
+  r.registerPath({
+    method: 'get', path: '/readyz', summary: 'Redis reachable, models loaded, not shutting down',
+    responses: { 200: json(readySchema, 'Ready.'), 503: { description: 'Not ready (or shutting down).', headers: retryAfter, content: { 'application/json': { schema: errorBodySchema } } } },
+  });
+  r.registerPath({ method: 'get', path: '/v1/models', summary: 'List the generators this server runs', security, responses: { 200: json(modelListSchema, 'The models.'), ...errors() } });
+  r.registerPath({ method: 'get', path: '/v1/models/{id}', summary: 'One model', security, request: { params: z.object({ id: z.string() }) }, responses: { 200: json(Model, 'The model.'), ...errors(404) } });
+  r.registerPath({
+    method: 'post', path: '/v1/adapters', summary: 'Generate an adapter from text (context, question)', security,
+    description: 'Identical requests (same tenant, model version, canonical input and options) map to one adapter id; concurrent identical requests share one computation; a cached adapter answers 200 at once with cached: true.',
+    request: {
+      headers: z.object({
+        prefer: z.string().optional().describe('`wait=N` (1 ≤ N ≤ 60): hold the request up to N s; 200 if the job ends in time, else 202.'),
+        'idempotency-key': z.string().max(255).optional().describe('Same key + same body within 24 h → the same job; another body → 409.'),
+      }),
+      body: { required: true, content: { 'application/json': { schema: CreateAdapter } } },
+    },
+    responses: {
+      200: json(Job, 'The job has ended: a cache hit (cached: true), or it finished within Prefer: wait.', { ...location, 'Preference-Applied': { description: 'wait=N when Prefer: wait was honoured', schema: { type: 'string' } } }),
+      202: json(Job, 'Accepted; poll the job or follow its events.', { ...location, 'Preference-Applied': { description: 'wait=N when Prefer: wait was honoured', schema: { type: 'string' } } }),
+      ...errors(400, 404, 409, 413, 415, 422, 429),
+    },
+  });
+  r.registerPath({ method: 'get', path: '/v1/jobs', summary: 'List jobs, newest first', security, request: { query: jobsListQuery }, responses: { 200: json(listOf(Job), 'A page of jobs.'), ...errors(400) } });
+  r.registerPath({ method: 'get', path: '/v1/jobs/{id}', summary: 'One job', security, request: { params: jobId }, responses: { 200: json(Job, 'The job.'), ...errors(404) } });
+  r.registerPath({ method: 'post', path: '/v1/jobs/{id}/cancel', summary: 'Cancel a job that has not ended', security, request: { params: jobId }, responses: { 200: json(Job, 'The canceled job.'), ...errors(404, 409) } });
+  r.registerPath({ method: 'get', path: '/v1/adapters', summary: 'List adapters, newest first', security, request: { query: adaptersListQuery }, responses: { 200: json(listOf(Adapter), 'A page of adapters.'), ...errors(400) } });
+  r.registerPath({ method: 'get', path: '/v1/adapters/{id}', summary: 'One adapter', security, request: { params: adapterId }, responses: { 200: json(Adapter, 'The adapter.'), ...errors(404) } });
+  r.registerPath({ method: 'delete', path: '/v1/adapters/{id}', summary: 'Delete an adapter and its files', security, request: { params: adapterId }, responses: { 204: { description: 'Deleted.' }, ...errors(404) } });
+  const fileHeaders = {
+    ...requestId,
+    ETag: { description: 'The file\'s sha256, quoted.', schema: { type: 'string' as const } },
+    'Cache-Control': { description: 'private, max-age=31536000, immutable', schema: { type: 'string' as const } },
+    'Accept-Ranges': { description: 'bytes', schema: { type: 'string' as const } },
+  };
+  r.registerPath({
+    method: 'get', path: '/v1/adapters/{id}/files/{name}', summary: 'Download one file of an adapter', security,
+    request: { params: z.object({ id: z.string(), name: z.string().describe('e.g. adapter_model.safetensors') }), headers: z.object({ range: z.string().optional(), 'if-none-match': z.string().optional() }) },
+    responses: {
+      200: { description: 'The file.', headers: fileHeaders, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+      206: { description: 'The requested byte range.', headers: { ...fileHeaders, 'Content-Range': { schema: { type: 'string' } } }, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+      304: { description: 'Not modified (If-None-Match matched the ETag).', headers: fileHeaders },
+      416: { description: 'Range not satisfiable.', content: { 'application/json': { schema: errorBodySchema } } },
+      ...errors(404),
+    },
+  });
+  r.registerPath({
+    method: 'get', path: '/v1/adapters/{id}/archive', summary: 'The adapter directory as a tar.gz (PEFT save_pretrained layout)', security, request: { params: adapterId },
+    responses: { 200: { description: 'application/gzip tar of <id>/…', content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } }, ...errors(404) },
+  });
+  return new OpenApiGeneratorV31(r.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: 'hyperadapt', version: '1.0.0', description: 'Context, question or subject images in; a LoRA adapter out, in one hypernetwork forward pass. Every non-2xx answer has the Error body.' },
+    servers: [{ url: 'http://127.0.0.1:8080' }],
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * Zod schemas of the API's response bodies (api-v1.md). They feed the OpenAPI document, and the
+ * integration tests validate real responses against the generated spec, so the spec cannot
+ * silently drift from behaviour.
+ */
+import { z } from '../../validation/zod.js';
+import { JOB_STATUSES } from '../../store/job-view.js';
+
+const iso = z.string().describe('ISO 8601 UTC time');
+
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.enum(['invalid_request', 'unauthorized', 'not_found', 'conflict', 'payload_too_large', 'unsupported_media_type', 'unprocessable_input', 'rate_limited', 'internal_error', 'unavailable']),
+    message: z.string().describe('A human sentence; for 500s it quotes the error id.'),
+    details: z.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string(), code: z.string().optional() })).optional(),
+    error_id: z.string().optional().describe('Only on 500: the id under which the server logged the error.'),
+  }),
+});
+
+export const jobSchema = z.object({
+  id: z.string().regex(/^job_[0-9a-f]{24}$/),
+  object: z.literal('job'),
+  kind: z.enum(['text', 'images']),
+  model: z.string(),
+  status: z.enum(JOB_STATUSES),
+  progress: z.number().min(0).max(1),
+  cached: z.boolean().describe('True when the adapter came from the cache without running the generator.'),
+  adapter_id: z.string().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  metadata: z.record(z.string(), z.string()),
+  created_at: iso,
+  started_at: iso.nullable(),
+  finished_at: iso.nullable(),
+  urls: z.object({ self: z.string(), events: z.string(), cancel: z.string(), adapter: z.string().nullable() }),
+});
+
+export const adapterFileSchema = z.object({ name: z.string(), bytes: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+
+export const adapterSchema = z.object({
+  id: z.string().regex(/^ad_[0-9a-f]{40}$/),
+  object: z.literal('adapter'),
+  model: z.string(),
+  model_sha256: z.string(),
+  format: z.enum(['peft', 'diffusers', 'kohya']),
+  base_model: z.string(),
+  r: z.number().int(),
+  lora_alpha: z.number(),
+  use_rslora: z.boolean(),
+  target_modules: z.array(z.string()),
+  dtype: z.enum(['float32', 'float16', 'bfloat16']),
+  files: z.array(adapterFileSchema),
+  created_at: iso,
+  warnings: z.array(z.string()).optional().describe('e.g. a rank vLLM does not accept'),
+  urls: z.object({ self: z.string(), archive: z.string(), files: z.record(z.string(), z.string()) }),
+});
+
+export const modelSchema = z.object({
+  id: z.string(),
+  object: z.literal('model'),
+  kind: z.enum(['text', 'images']),
+  method: z.string(),
+  version: z.string(),
+  description: z.string(),
+  inputs: z.record(z.string(), z.unknown()).describe('For text models the fields a request fills, with limits; for image models the image count and size.'),
+  base_model: z.string(),
+  base_model_revision: z.string().nullable(),
+  lora: z.object({ r: z.number().int(), lora_alpha: z.number(), use_rslora: z.boolean(), target_modules: z.array(z.string()) }),
+  formats: z.array(z.string()),
+  default_format: z.string(),
+  limits: z.record(z.string(), z.number()),
+  sha256: z.string(),
+});
+
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ object: z.literal('list'), data: z.array(item), has_more: z.boolean(), next_cursor: z.string().nullable() });
+
+export const modelListSchema = z.object({ object: z.literal('list'), data: z.array(modelSchema) });
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readySchema = z.object({ status: z.literal('ready'), checks: z.object({ accepting: z.boolean(), redis: z.boolean(), models: z.number() }) });
