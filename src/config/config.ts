@@ -64,6 +64,10 @@ const envSchema = z.object({
   IDEMPOTENCY_TTL_SECONDS: int(60, 7 * 24 * 3600).default(24 * 3600),
   SHUTDOWN_TIMEOUT_MS: int(100, 600000).default(15000),
   API_KEYS: z.string().default(''),
+  /** Key for /admin/queues (bull-board); unset = the admin UI is off. */
+  ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** A worker process serves /metrics on this port when set (the API serves its own). */
+  METRICS_PORT: int(1, 65535).optional(),
   API_KEYS_FILE: z.string().default(''),
   WEBHOOK_ALLOW_HOSTS: z.string().default(''),
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
@@ -103,6 +107,8 @@ export interface Config {
   idempotencyTtlSeconds: number;
   shutdownTimeoutMs: number;
   apiKeys: string;
+  adminKey: string | undefined;
+  metricsPort: number | undefined;
   apiKeysFile: string;
   webhookAllowHosts: string[];
   webhookAllowPrivate: boolean;
@@ -164,6 +170,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     apiKeys: e.API_KEYS,
+    adminKey: e.ADMIN_KEY,
+    metricsPort: e.METRICS_PORT,
     apiKeysFile: e.API_KEYS_FILE,
     webhookAllowHosts: list(e.WEBHOOK_ALLOW_HOSTS),
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,

@@ -11,10 +11,18 @@ import type { JobStore } from '../store/job-store.js';
 import type { GenerateQueue } from '../jobs/generate-queue.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import { errorMiddleware } from './error-middleware.js';
+import { httpMetrics, requestLogging } from './observability.js';
+import { adminRoutes } from './routes/admin-routes.js';
+import type { Metrics } from '../observability/metrics.js';
 import { authenticate, requestId, type ApiKey } from './request-context.js';
 import { adaptersRoutes } from './routes/adapters-routes.js';
 import { healthRoutes, type Readiness } from './routes/health-routes.js';
 import { jobsRoutes } from './routes/jobs-routes.js';
+import { eventsRoutes } from './routes/events-routes.js';
+import { webhooksRoutes } from './routes/webhooks-routes.js';
+import type { DeliveryLog } from '../webhooks/delivery-log.js';
+import type { WebhookSecrets } from '../webhooks/webhook-secrets.js';
+import type { WebhookUrlGuard } from '../webhooks/webhook-url-guard.js';
 import { modelsRoutes } from './routes/models-routes.js';
 
 export interface AppDeps {
@@ -28,6 +36,12 @@ export interface AppDeps {
   maxBodyBytes: number;
   readiness: Readiness;
   log: Logger;
+  metrics: Metrics;
+  adminKey: string | undefined;
+  webhookGuard: WebhookUrlGuard;
+  webhookSecrets: WebhookSecrets;
+  deliveryLog: DeliveryLog;
+  eventsHeartbeatMs: number;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -36,14 +50,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestId());
-  app.use((req, res, next) => {
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      deps.log.debug({ requestId: req.id, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
-    });
-    next();
-  });
+  app.use(requestLogging(deps.log));
+  app.use(httpMetrics(deps.metrics));
   app.use(healthRoutes(deps.redis, deps.readiness, () => deps.registry.list().length));
   // The contract, generated from the same zod schemas that validate requests.
   const spec = buildSpec();
@@ -51,9 +59,12 @@ export function createApp(deps: AppDeps): Express {
     res.json(spec);
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { customSiteTitle: 'hyperadapt API' }));
+  app.use(adminRoutes(deps.metrics, deps.adminKey, [deps.queue.queue]));
   app.use('/v1', authenticate(deps.apiKeys));
   app.use(modelsRoutes(deps.registry));
   app.use(jobsRoutes(deps.jobs));
+  app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs }));
+  app.use(webhooksRoutes(deps));
   app.use(adaptersRoutes({ ...deps }));
   app.use(() => {
     throw new AppError('not_found', 'No such endpoint.');

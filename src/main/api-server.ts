@@ -11,7 +11,11 @@ import type { ModelRegistry } from '../models/model-registry.js';
 import { AdapterStore } from '../store/adapter-store.js';
 import { JobStore } from '../store/job-store.js';
 import { RedisKeys } from '../store/redis-keys.js';
+import { DeliveryLog } from '../webhooks/delivery-log.js';
+import { WebhookSecrets } from '../webhooks/webhook-secrets.js';
+import { WebhookUrlGuard } from '../webhooks/webhook-url-guard.js';
 import { connectWithin, createApiRedis } from './redis-client.js';
+import { Metrics } from '../observability/metrics.js';
 
 export interface ApiServer {
   url: string;
@@ -23,7 +27,7 @@ export interface ApiServer {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/;
 
-export async function startApi(config: Readonly<Config>, registry: ModelRegistry, log: Logger): Promise<ApiServer> {
+export async function startApi(config: Readonly<Config>, registry: ModelRegistry, log: Logger, metrics: Metrics = new Metrics()): Promise<ApiServer> {
   const apiKeys = parseApiKeys(config.apiKeys);
   if (apiKeys.length === 0) {
     if (!LOOPBACK.test(config.host)) {
@@ -39,7 +43,14 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
   const queue = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new JobEvents(redis, keys.events());
   const readiness = { accepting: true };
-  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, readiness, log: log.child({ component: 'http' }) });
+  const webhooks = {
+    webhookGuard: new WebhookUrlGuard({ allowHosts: config.webhookAllowHosts, allowPrivate: config.webhookAllowPrivate }),
+    webhookSecrets: new WebhookSecrets(redis, keys),
+    deliveryLog: new DeliveryLog(redis, keys, config.jobRetentionSeconds),
+    eventsHeartbeatMs: config.eventsHeartbeatMs,
+  };
+  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, ...webhooks });
+  metrics.watchQueue('generate', queue.queue);
   const server = http.createServer(app);
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10000;

@@ -1,14 +1,16 @@
 /**
- * `npm start`: the API and a generate worker in one process, with the shipped default model;
- * starts a private Redis when none answers. `--role api` runs the API alone.
+ * `npm start`: the API, a generate worker and a webhook worker in one process, with the shipped
+ * default model; starts a private Redis when none answers. `--role api` runs the API alone.
  */
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { ModelRegistry } from '../models/model-registry.js';
 import { startGenerateWorker } from '../../workers/generate/generate-worker.js';
+import { startWebhookWorker } from '../../workers/webhooks/webhook-worker.js';
 import { startApi } from './api-server.js';
 import { ensureRedis } from './redis-autostart.js';
 import { onShutdown } from './shutdown.js';
+import { Metrics } from '../observability/metrics.js';
 
 const role = process.argv.includes('--role') ? process.argv[process.argv.indexOf('--role') + 1] : 'all';
 
@@ -30,11 +32,15 @@ try {
   const registry = await ModelRegistry.load({ dirs: config.modelsDirs });
   if (registry.list().length === 0) throw new Error(`no models found under ${config.modelsDirs.join(', ')}`);
   if (!registry.has(config.defaultModel)) log.warn({ defaultModel: config.defaultModel }, 'the default model is not among the loaded models');
-  const worker = role === 'all' ? await startGenerateWorker(config, registry, log.child({ component: 'worker' })) : undefined;
-  const api = await startApi(config, registry, log);
+  // One metrics registry: /metrics shows the API's and the worker's figures together.
+  const metrics = new Metrics();
+  const worker = role === 'all' ? await startGenerateWorker(config, registry, log.child({ component: 'worker' }), metrics) : undefined;
+  const webhooks = role === 'all' ? await startWebhookWorker(config, log.child({ component: 'webhooks' }), { metrics }) : undefined;
+  const api = await startApi(config, registry, log, metrics);
   onShutdown(log, config.shutdownTimeoutMs, [
     async () => api.stopAccepting(),
     async () => worker?.close(),
+    async () => webhooks?.close(),
     () => api.close(),
     async () => {
       redisChild?.kill('SIGTERM');

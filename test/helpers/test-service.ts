@@ -12,7 +12,9 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { ModelRegistry } from '../../src/models/model-registry.js';
 import { startApi, type ApiServer } from '../../src/main/api-server.js';
+import { Metrics } from '../../src/observability/metrics.js';
 import { startGenerateWorker, type GenerateWorker } from '../../workers/generate/generate-worker.js';
+import { startWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from '../../workers/webhooks/webhook-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Source-tree directories (tests run from dist/test/helpers). */
@@ -30,12 +32,18 @@ export interface TestService {
   /** Number of generator computations the worker completed. */
   completed: () => number;
   startWorker(): Promise<GenerateWorker>;
+  /** The webhook worker started last (by `webhooks: true` or startWebhooks). */
+  webhooks: WebhookWorker | undefined;
+  /** Starts a webhook worker on this service's Redis; `config` overrides parts of its config. */
+  startWebhooks(options?: WebhookWorkerOptions & { config?: Partial<Config> }): Promise<WebhookWorker>;
   close(): Promise<void>;
 }
 
 export interface TestServiceOptions {
   env?: Record<string, string>;
   worker?: boolean;
+  /** Starts a webhook worker too (default false). */
+  webhooks?: boolean;
 }
 
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string | undefined> {
@@ -57,17 +65,25 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const config = loadConfig(testEnv(options.env));
   const log = createLogger(config.logLevel);
   const registry = await ModelRegistry.load({ dirs: config.modelsDirs });
+  const metrics = new Metrics({ processMetrics: false });
   let completed = 0;
   let worker: GenerateWorker | undefined;
   const startWorker = async () => {
-    worker = await startGenerateWorker(config, registry, log);
+    worker = await startGenerateWorker(config, registry, log, metrics);
     worker.worker.on('completed', (_job, result: { skipped?: boolean }) => {
       if (!result?.skipped) completed++;
     });
     return worker;
   };
   if (options.worker !== false) await startWorker();
-  const api = await startApi(config, registry, log);
+  const webhookWorkers: WebhookWorker[] = [];
+  const startWebhooks = async (o: WebhookWorkerOptions & { config?: Partial<Config> } = {}) => {
+    const w = await startWebhookWorker({ ...config, ...o.config }, log, { metrics, ...o });
+    webhookWorkers.push(w);
+    return w;
+  };
+  if (options.webhooks) await startWebhooks();
+  const api = await startApi(config, registry, log, metrics);
   const redis = new Redis(config.redisUrl);
   return {
     url: api.url,
@@ -80,9 +96,14 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     redis,
     completed: () => completed,
     startWorker,
+    get webhooks() {
+      return webhookWorkers[webhookWorkers.length - 1];
+    },
+    startWebhooks,
     close: async () => {
       await api.close();
       await worker?.close();
+      for (const w of webhookWorkers) await w.close();
       const keys = await redis.keys(`${config.queuePrefix}:*`);
       if (keys.length) await redis.del(...keys);
       await redis.quit();

@@ -17,6 +17,7 @@ import { AdapterStore, type AdapterRecord } from '../../src/store/adapter-store.
 import { JobStore } from '../../src/store/job-store.js';
 import { RedisKeys } from '../../src/store/redis-keys.js';
 import { createWorkerRedis } from '../../src/main/redis-client.js';
+import { Metrics } from '../../src/observability/metrics.js';
 
 export interface GenerateWorker {
   worker: Worker;
@@ -32,9 +33,11 @@ interface Deps {
   pool: InferencePool;
   batcher: Batcher;
   log: Logger;
+  metrics: Metrics;
 }
 
 async function fail(deps: Deps, data: GenerateJob, code: string, message: string): Promise<void> {
+  deps.metrics.jobsFinished.inc({ model: data.model, status: 'failed' });
   await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'failed', error: { code, message } });
 }
 
@@ -52,6 +55,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
     await fail(deps, data, 'model_unavailable', message);
     throw new UnrecoverableError(message);
   }
+  if (job.processedOn) deps.metrics.queueWait.observe({ model: data.model }, Math.max(0, job.processedOn - job.timestamp) / 1000);
   const live = await deps.jobs.startComputation(data.tenant, data.adapter_id, data.computation);
   if (live.length === 0) {
     log.info('every job waiting for this computation was canceled; skipping it');
@@ -92,6 +96,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
       ...(warnings.length ? { warnings } : {}),
     };
     const done = await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'succeeded', adapterRecord: record });
+    deps.metrics.jobsFinished.inc({ model: data.model, status: 'succeeded' });
     log.info({ jobs: done, batchSize, ...timings }, 'adapter written');
     return { adapter_id: data.adapter_id, batch_size: batchSize };
   } catch (err) {
@@ -106,7 +111,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
   }
 }
 
-export async function startGenerateWorker(config: Readonly<Config>, registry: ModelRegistry, log: Logger): Promise<GenerateWorker> {
+export async function startGenerateWorker(config: Readonly<Config>, registry: ModelRegistry, log: Logger, metrics: Metrics = new Metrics()): Promise<GenerateWorker> {
   const models = registry.list().filter((m) => m.manifest.condition.kind === 'text');
   const pool = new InferencePool({
     threads: config.inferenceThreads,
@@ -141,8 +146,13 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
       runner: pool,
       maxBatch: (id) => Math.min(config.batchMaxSize, registry.get(id)?.manifest.max_batch ?? Infinity),
       maxWaitMs: config.batchMaxWaitMs,
+      onBatch: (model, size, timings) => {
+        metrics.batchSize.observe({ model }, size);
+        metrics.generation.observe({ model }, timings.forwardMs / 1000);
+      },
     }),
     log,
+    metrics,
   };
   const worker = new Worker(GENERATE_QUEUE, (job) => processGenerateJob(deps, job), {
     connection: redis,

@@ -4,13 +4,17 @@ import { createLogger } from '../../src/logging/logger.js';
 import { ModelRegistry } from '../../src/models/model-registry.js';
 import { onShutdown } from '../../src/main/shutdown.js';
 import { startGenerateWorker } from './generate-worker.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { serveMetrics } from '../../src/observability/metrics-server.js';
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, { role: 'worker' });
 try {
   const registry = await ModelRegistry.load({ dirs: config.modelsDirs });
-  const worker = await startGenerateWorker(config, registry, log);
-  onShutdown(log, config.shutdownTimeoutMs, [() => worker.close()]);
+  const metrics = new Metrics();
+  const worker = await startGenerateWorker(config, registry, log, metrics);
+  const metricsServer = config.metricsPort ? await serveMetrics(metrics, config.metricsPort, config.host) : undefined;
+  onShutdown(log, config.shutdownTimeoutMs, [() => worker.close(), async () => metricsServer?.close()]);
   log.info('generate worker ready');
 } catch (err) {
   log.fatal({ err }, (err as Error).message);

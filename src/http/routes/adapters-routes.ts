@@ -5,6 +5,7 @@ import { writeTarGz } from '../../adapters/archive.js';
 import { createAdapterJob, type CreateAdapterDeps } from '../../usecases/create-adapter-job/create-adapter-job.js';
 import { adapterView, type AdapterRecord, type AdapterStore } from '../../store/adapter-store.js';
 import { limitParam, parseQuery } from '../query.js';
+import type { Metrics } from '../../observability/metrics.js';
 import { parseIdempotencyKey, parsePreferWait, requireJson } from '../request-context.js';
 
 export const adaptersListQuery = z.strictObject({
@@ -21,6 +22,7 @@ const CONTENT_TYPES: Record<string, string> = {
 
 export interface AdaptersRoutesDeps extends CreateAdapterDeps {
   adapters: AdapterStore;
+  metrics: Metrics;
   maxBodyBytes: number;
 }
 
@@ -37,7 +39,10 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
     const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
     const abort = new AbortController();
     res.on('close', () => abort.abort());
-    const { job, status } = await createAdapterJob(deps, { tenant: req.tenant, body: req.body, idempotencyKey, waitSeconds, signal: abort.signal });
+    const { job, status, outcome } = await createAdapterJob(deps, { tenant: req.tenant, body: req.body, idempotencyKey, waitSeconds, signal: abort.signal });
+    res.locals.jobId = job.id;
+    if (outcome !== 'existing') deps.metrics.cache.inc({ model: job.model, result: outcome === 'cached' ? 'hit' : 'miss' });
+    deps.metrics.jobsCreated.inc({ model: job.model, outcome });
     if (waitSeconds) res.setHeader('Preference-Applied', `wait=${waitSeconds}`);
     res.setHeader('Location', job.urls.self);
     res.status(status).json(job);

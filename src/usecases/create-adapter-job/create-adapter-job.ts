@@ -11,6 +11,7 @@ import type { ModelRegistry } from '../../models/model-registry.js';
 import { adapterKey, canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
 import type { JobStore } from '../../store/job-store.js';
 import { isTerminal, type JobView } from '../../store/job-view.js';
+import type { WebhookUrlGuard } from '../../webhooks/webhook-url-guard.js';
 
 /** Characters per token above which a text cannot fit its token limit (cheap pre-check). */
 const MAX_CHARS_PER_TOKEN = 16;
@@ -20,6 +21,7 @@ export interface CreateAdapterDeps {
   jobs: JobStore;
   queue: GenerateQueue;
   events: JobEvents;
+  webhookGuard: WebhookUrlGuard;
 }
 
 export interface CreateAdapterCommand {
@@ -34,6 +36,8 @@ export interface CreateAdapterResult {
   job: JobView;
   /** 200 when the job has ended (cache hit, or it finished within Prefer: wait), else 202. */
   status: 200 | 202;
+  /** cached: served from the cache; queued: attached to a computation; existing: idempotent replay. */
+  outcome: 'cached' | 'queued' | 'existing';
 }
 
 export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapterCommand): Promise<CreateAdapterResult> {
@@ -82,6 +86,18 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
     input[name] = normalized;
   }
 
+  let webhook = req.webhook;
+  if (webhook) {
+    // Refused here so the client learns at once; the webhook worker checks again before each
+    // delivery (DNS may change). A DNS outage is not the client's fault: delivery decides then.
+    const checked = await deps.webhookGuard.check(webhook.url);
+    if (!checked.ok && !checked.transient) {
+      throw new AppError('invalid_request', `The webhook URL ${checked.reason}.`, { details: [{ path: ['webhook', 'url'], message: checked.reason }] });
+    }
+    // Stored as the URL parser normalised it (2130706433 → 127.0.0.1): what was checked is what is used.
+    if (checked.ok) webhook = { ...webhook, url: checked.target.url.href };
+  }
+
   const adapterId = `ad_${adapterKey({ tenant: cmd.tenant, modelId: manifest.id, modelSha256: manifest.sha256, input, options })}`;
   const created = await deps.jobs.create({
     tenant: cmd.tenant,
@@ -89,7 +105,7 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
     model: manifest.id,
     adapterId,
     metadata: req.metadata ?? {},
-    webhook: req.webhook,
+    webhook,
     idempotency: cmd.idempotencyKey
       ? { keyHash: sha256Hex(cmd.idempotencyKey), bodyHash: sha256Hex(canonicalJson(cmd.body)) }
       : undefined,
@@ -118,5 +134,5 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
       return isTerminal(job!.status);
     }, cmd.signal);
   }
-  return { job, status: isTerminal(job.status) ? 200 : 202 };
+  return { job, status: isTerminal(job.status) ? 200 : 202, outcome: created.outcome };
 }

@@ -1,0 +1,37 @@
+/**
+ * Request logging (pino-http, one JSON line per request carrying its request id) and the HTTP
+ * latency histogram, labelled by route pattern (not raw path, which would explode cardinality).
+ */
+import type { RequestHandler } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from '../logging/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export function requestLogging(log: Logger): RequestHandler {
+  return pinoHttp({
+    logger: log,
+    genReqId: (req) => (req as unknown as { id: string }).id,
+    customAttributeKeys: { reqId: 'requestId' },
+    // The job a request created or read, so one job can be followed from POST to worker to webhook.
+    customProps: (_req, res) => {
+      const jobId = (res as unknown as { locals?: { jobId?: string } }).locals?.jobId;
+      return jobId ? { jobId } : {};
+    },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+    serializers: {
+      req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+  }) as unknown as RequestHandler;
+}
+
+export function httpMetrics(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - start) / 1e9);
+    });
+    next();
+  };
+}
