@@ -184,3 +184,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
   return Object.freeze(config);
 }
+
+const clientEnvSchema = z.object({
+  HYPERADAPT_URL: z.string().regex(/^https?:\/\/.+/, 'must be an http(s) URL').default('http://127.0.0.1:8080'),
+  HYPERADAPT_API_KEY: z.string().min(1).optional(),
+});
+
+/** The CLI's settings (flags override them). */
+export function loadClientConfig(env: Record<string, string | undefined> = process.env): Readonly<{ url: string; apiKey: string | undefined }> {
+  const parsed = clientEnvSchema.safeParse({ HYPERADAPT_URL: env.HYPERADAPT_URL || undefined, HYPERADAPT_API_KEY: env.HYPERADAPT_API_KEY || undefined });
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'));
+  return Object.freeze({ url: parsed.data.HYPERADAPT_URL, apiKey: parsed.data.HYPERADAPT_API_KEY });
+}
