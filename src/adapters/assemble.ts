@@ -155,3 +155,37 @@ export function writePeftFiles(manifest: Manifest, modules: ModuleLora[], dtype:
 export function fileDigest(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+/** diffusers' `save_lora_weights` layout: `pytorch_lora_weights.safetensors`, keys `unet.<module>.lora_A.weight`. */
+export function writeDiffusersFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): AdapterFileBytes[] {
+  const tensors: Record<string, SafetensorsTensor> = {};
+  for (const m of modules) {
+    tensors[`unet.${m.module}.lora_A.weight`] = tensor(m.a, [m.r, m.in], dtype, `${m.module}.lora_A`);
+    tensors[`unet.${m.module}.lora_B.weight`] = tensor(m.b, [m.out, m.r], dtype, `${m.module}.lora_B`);
+  }
+  const meta = { ...metadata(manifest, prov, 'diffusers', dtype), 'hyperadapt.lora_alpha': String(manifest.lora.lora_alpha), 'hyperadapt.r': String(manifest.lora.r) };
+  return [{ name: 'pytorch_lora_weights.safetensors', data: writeSafetensors(tensors, meta) }];
+}
+
+/**
+ * kohya / A1111 layout: `lora_unet_<module with dots as underscores>.lora_down.weight` [r, in],
+ * `.lora_up.weight` [out, r] and a scalar `.alpha` (the loaders scale by alpha / r).
+ */
+export function writeKohyaFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): AdapterFileBytes[] {
+  const tensors: Record<string, SafetensorsTensor> = {};
+  for (const m of modules) {
+    const key = `lora_unet_${m.module.replace(/\./g, '_')}`;
+    tensors[`${key}.lora_down.weight`] = tensor(m.a, [m.r, m.in], dtype, `${m.module}.lora_down`);
+    tensors[`${key}.lora_up.weight`] = tensor(m.b, [m.out, m.r], dtype, `${m.module}.lora_up`);
+    tensors[`${key}.alpha`] = tensor(Float32Array.of(manifest.lora.lora_alpha), [], dtype, `${m.module}.alpha`);
+  }
+  const meta = { ...metadata(manifest, prov, 'kohya', dtype), ss_network_dim: String(manifest.lora.r), ss_network_alpha: String(manifest.lora.lora_alpha), ss_network_module: 'networks.lora' };
+  return [{ name: 'lora.safetensors', data: writeSafetensors(tensors, meta) }];
+}
+
+/** The files of one adapter in the requested format. */
+export function writeAdapterFiles(manifest: Manifest, modules: ModuleLora[], format: string, dtype: Dtype, prov: Provenance): AdapterFileBytes[] {
+  if (format === 'diffusers') return writeDiffusersFiles(manifest, modules, dtype, prov);
+  if (format === 'kohya') return writeKohyaFiles(manifest, modules, dtype, prov);
+  return writePeftFiles(manifest, modules, dtype, prov);
+}

@@ -58,6 +58,10 @@ const envSchema = z.object({
   /** While every inference thread is busy, how long a queued job waits for batch-mates at most. */
   BATCH_MAX_WAIT_MS: int(0, 1000).default(20),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** Subject images: bytes per image, bytes per request, pixels per image (decompression bombs). */
+  MAX_IMAGE_BYTES: int(1024, 256 * 1024 * 1024).default(10 * 1024 * 1024),
+  MAX_UPLOAD_BYTES: int(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  MAX_IMAGE_PIXELS: int(1, 1_000_000_000).default(40_000_000),
   JOB_ATTEMPTS: int(1, 20).default(3),
   JOB_BACKOFF_MS: int(0, 600000).default(1000),
   JOB_RETENTION_SECONDS: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
@@ -101,6 +105,9 @@ export interface Config {
   batchMaxSize: number;
   batchMaxWaitMs: number;
   maxBodyBytes: number;
+  maxImageBytes: number;
+  maxUploadBytes: number;
+  maxImagePixels: number;
   jobAttempts: number;
   jobBackoffMs: number;
   jobRetentionSeconds: number;
@@ -164,6 +171,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     batchMaxSize: e.BATCH_MAX_SIZE,
     batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
     maxBodyBytes: e.MAX_BODY_BYTES,
+    maxImageBytes: e.MAX_IMAGE_BYTES,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    maxImagePixels: e.MAX_IMAGE_PIXELS,
     jobAttempts: e.JOB_ATTEMPTS,
     jobBackoffMs: e.JOB_BACKOFF_MS,
     jobRetentionSeconds: e.JOB_RETENTION_SECONDS,

@@ -24,6 +24,7 @@ import type { DeliveryLog } from '../webhooks/delivery-log.js';
 import type { WebhookSecrets } from '../webhooks/webhook-secrets.js';
 import type { WebhookUrlGuard } from '../webhooks/webhook-url-guard.js';
 import { modelsRoutes } from './routes/models-routes.js';
+import { personalizationsRoutes } from './routes/personalizations-routes.js';
 
 export interface AppDeps {
   redis: Redis;
@@ -34,6 +35,9 @@ export interface AppDeps {
   events: JobEvents;
   apiKeys: ApiKey[];
   maxBodyBytes: number;
+  maxImageBytes: number;
+  maxUploadBytes: number;
+  maxImagePixels: number;
   readiness: Readiness;
   log: Logger;
   metrics: Metrics;
@@ -66,6 +70,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs }));
   app.use(webhooksRoutes(deps));
   app.use(adaptersRoutes({ ...deps }));
+  app.use(personalizationsRoutes(deps));
   app.use(() => {
     throw new AppError('not_found', 'No such endpoint.');
   });

@@ -29,7 +29,8 @@ export function toAppError(err: unknown, maxBodyBytes: number): AppError | undef
   if (isAppError(err)) return err;
   const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
   if (e && typeof e === 'object' && e.type === 'entity.too.large') {
-    return new AppError('payload_too_large', `The body exceeds the limit of ${maxBodyBytes} bytes.`);
+    const limit = (e as { limit?: number }).limit ?? maxBodyBytes; // routes may set their own
+    return new AppError('payload_too_large', `The body exceeds the limit of ${limit} bytes.`);
   }
   if (e && typeof e === 'object' && e.type && BODY_PARSER_ERRORS[e.type]) {
     const [code, message] = BODY_PARSER_ERRORS[e.type]!;

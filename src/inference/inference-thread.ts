@@ -8,7 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../conditioning/text-tokenizer.js';
-import { sliceModules, writePeftFiles, type RawOutputs } from '../adapters/assemble.js';
+import { sliceModules, writeAdapterFiles, type RawOutputs } from '../adapters/assemble.js';
+import { buildPixelTensors } from '../conditioning/image-preprocess.js';
+import type { Manifest } from '../models/manifest-schema.js';
 import { GenerationError } from '../adapters/generation-error.js';
 import { buildTextFeeds, type TokenizedRow } from './text-feeds.js';
 import type { GenerateTask, ItemResult, ThreadInit, ThreadMessage, ThreadModel } from './thread-protocol.js';
@@ -54,6 +56,28 @@ function toTensor(spec: { type: string; data: BigInt64Array | Int32Array | Float
   return new ort.Tensor(spec.type as 'int64', spec.data as BigInt64Array, spec.dims);
 }
 
+/** Stacks per-request pixel tensors into the graph's [batch, images, 3, H, W] and [batch, images]. */
+function imageFeeds(manifest: Manifest, per: { pixels: Float32Array; mask: Float32Array }[]): Record<string, ort.Tensor> {
+  if (manifest.condition.kind !== 'images') throw new Error('not an image model');
+  const c = manifest.condition;
+  const pixels = new Float32Array(per.length * per[0]!.pixels.length);
+  const mask = new Float32Array(per.length * c.max_images);
+  per.forEach((p, b) => {
+    pixels.set(p.pixels, b * p.pixels.length);
+    mask.set(p.mask, b * c.max_images);
+  });
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of manifest.inputs) {
+    if (input.role === 'pixel_values') feeds[input.name] = new ort.Tensor('float32', pixels, [per.length, c.max_images, 3, c.size[0], c.size[1]]);
+    else if (input.role === 'image_mask') {
+      feeds[input.name] = input.dtype === 'float32'
+        ? new ort.Tensor('float32', mask, [per.length, c.max_images])
+        : new ort.Tensor('int64', BigInt64Array.from(mask, (v) => BigInt(v)), [per.length, c.max_images]);
+    }
+  }
+  return feeds;
+}
+
 async function runTask(task: GenerateTask): Promise<void> {
   const model = models.get(task.modelId);
   if (!model) {
@@ -63,31 +87,43 @@ async function runTask(task: GenerateTask): Promise<void> {
   const { manifest } = model.spec;
   const t0 = performance.now();
   const results: (ItemResult | undefined)[] = new Array(task.items.length);
-  const rows: TokenizedRow[] = [];
   const rowOf: number[] = [];
-  task.items.forEach((item, i) => {
-    if (manifest.condition.kind !== 'text' || !model.tokenizer) {
-      results[i] = { ok: false, error: { code: 'unprocessable_input', message: 'this model does not take text', retryable: false } };
-      return;
-    }
-    const row: TokenizedRow = {};
-    for (const [field, spec] of Object.entries(manifest.condition.fields)) {
-      const text = item.input[field];
-      if (text === undefined) continue;
-      const ids = model.tokenizer.encode(text);
-      if (ids.length > spec.max_tokens) {
-        results[i] = { ok: false, error: { code: 'payload_too_large', message: `${field} is ${ids.length} tokens; the limit is ${spec.max_tokens}`, retryable: false } };
-        return;
+  let feeds: Record<string, ort.Tensor> | undefined;
+  const reject = (i: number, code: string, message: string) => {
+    results[i] = { ok: false, error: { code, message, retryable: false } };
+  };
+  if (manifest.condition.kind === 'text') {
+    const rows: TokenizedRow[] = [];
+    const fields = manifest.condition.fields;
+    task.items.forEach((item, i) => {
+      if (!item.input || !model.tokenizer) return reject(i, 'unprocessable_input', 'this model takes text');
+      const row: TokenizedRow = {};
+      for (const [field, spec] of Object.entries(fields)) {
+        const text = item.input[field];
+        if (text === undefined) continue;
+        const ids = model.tokenizer.encode(text);
+        if (ids.length > spec.max_tokens) return reject(i, 'payload_too_large', `${field} is ${ids.length} tokens; the limit is ${spec.max_tokens}`);
+        row[field] = ids;
       }
-      row[field] = ids;
-    }
-    rowOf[i] = rows.length;
-    rows.push(row);
-  });
+      rowOf[i] = rows.length;
+      rows.push(row);
+    });
+    if (rows.length > 0) feeds = Object.fromEntries(Object.entries(buildTextFeeds(manifest, rows)).map(([k, v]) => [k, toTensor(v)]));
+  } else {
+    const c = manifest.condition;
+    const per: { pixels: Float32Array; mask: Float32Array }[] = [];
+    task.items.forEach((item, i) => {
+      const images = (item.images ?? []).map((b64) => new Uint8Array(Buffer.from(b64, 'base64')));
+      if (images.length < c.min_images || images.length > c.max_images) return reject(i, 'unprocessable_input', `this model takes ${c.min_images}-${c.max_images} images`);
+      if (images.some((img) => img.length !== c.size[0] * c.size[1] * 3)) return reject(i, 'unprocessable_input', "an image does not have the model's size");
+      rowOf[i] = per.length;
+      per.push(buildPixelTensors(images, c.size, c.max_images, c.mean, c.std));
+    });
+    if (per.length > 0) feeds = imageFeeds(manifest, per);
+  }
   const t1 = performance.now();
   let outputs: RawOutputs = {};
-  if (rows.length > 0) {
-    const feeds = Object.fromEntries(Object.entries(buildTextFeeds(manifest, rows)).map(([k, v]) => [k, toTensor(v)]));
+  if (feeds) {
     const out = await model.session.run(feeds);
     outputs = Object.fromEntries(
       Object.entries(out).map(([k, t]) => [k, { data: t.type === 'float32' ? (t.data as Float32Array) : Float32Array.from(t.data as ArrayLike<number>), dims: t.dims }]),
@@ -99,7 +135,7 @@ async function runTask(task: GenerateTask): Promise<void> {
     if (results[i]) return;
     try {
       const modules = sliceModules(manifest, outputs, rowOf[i]!);
-      const files = writePeftFiles(manifest, modules, item.options.dtype, {
+      const files = writeAdapterFiles(manifest, modules, item.options.format, item.options.dtype, {
         adapterId: item.adapterId,
         modelId: manifest.id,
         modelSha256: item.modelSha256,

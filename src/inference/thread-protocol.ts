@@ -19,7 +19,10 @@ export interface ThreadInit {
 export interface GenerateItem {
   adapterId: string;
   modelSha256: string;
-  input: Record<string, string>;
+  /** Text fields (text models). */
+  input?: Record<string, string>;
+  /** Subject images as base64 8-bit RGB [H, W, 3], already resized (image models). */
+  images?: string[];
   options: ResolvedOptions;
 }
 

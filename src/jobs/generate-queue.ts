@@ -36,8 +36,8 @@ export class GenerateQueue {
   }
 
   /** Adds the computation's job. Idempotent: adding an id that exists is a no-op in BullMQ. */
-  async enqueue(payload: GenerateJob): Promise<void> {
-    await this.queue.add('generate', payload, { jobId: bullJobId(payload.adapter_id, payload.computation) });
+  async enqueue(payload: GenerateJob, opts: { removeOnFail?: boolean } = {}): Promise<void> {
+    await this.queue.add('generate', payload, { jobId: bullJobId(payload.adapter_id, payload.computation), ...opts });
   }
 
   async close(): Promise<void> {

@@ -39,17 +39,27 @@ export const resolvedOptionsSchema = z.strictObject({
 export type ResolvedOptions = z.infer<typeof resolvedOptionsSchema>;
 
 /** `job.data` of the generate queue. */
-export const generateJobSchema = z.strictObject({
+const generateJobBase = {
   v: z.literal(1),
   tenant: z.string().min(1).max(64),
   adapter_id: z.string().regex(/^ad_[0-9a-f]{40}$/),
   computation: z.string().regex(/^[0-9a-f]{40}$/),
   model: z.string().min(1),
   model_sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  kind: z.literal('text'),
-  input: z.record(z.string(), z.string()),
   options: resolvedOptionsSchema,
-});
+};
+
+/** `job.data` of the generate queue: a text condition, or preprocessed subject images. */
+export const generateJobSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ ...generateJobBase, kind: z.literal('text'), input: z.record(z.string(), z.string()) }),
+  z.strictObject({
+    ...generateJobBase,
+    kind: z.literal('images'),
+    /** Each image as base64 of 8-bit RGB, [H, W, 3], already oriented, flattened and resized. */
+    images: z.array(z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/)).min(1).max(64),
+    size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  }),
+]);
 export type GenerateJob = z.infer<typeof generateJobSchema>;
 
 /** Webhook bodies stay small: the Job links its adapter by URL instead of embedding it. */

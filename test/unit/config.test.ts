@@ -35,4 +35,15 @@ describe('config', () => {
   it('names every wrong variable at once', () => {
     expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'y' })).toThrow(/PORT[\s\S]*LOG_LEVEL|LOG_LEVEL[\s\S]*PORT/);
   });
+
+  it('parses the webhook and event-stream settings, with their defaults', () => {
+    const d = loadConfig({});
+    expect([d.webhookTimeoutMs, d.webhookConcurrency, d.webhookClaimIdleMs, d.eventsHeartbeatMs]).toEqual([15000, 16, 60000, 15000]);
+    expect(d.webhookAllowHosts).toEqual([]);
+    const c = loadConfig({ WEBHOOK_TIMEOUT_MS: '250', WEBHOOK_ALLOW_HOSTS: 'a.test, *.svc.test', EVENTS_HEARTBEAT_MS: '50' });
+    expect([c.webhookTimeoutMs, c.eventsHeartbeatMs]).toEqual([250, 50]);
+    expect(c.webhookAllowHosts).toEqual(['a.test', '*.svc.test']);
+    expect(() => loadConfig({ WEBHOOK_TIMEOUT_MS: '0' })).toThrow(/WEBHOOK_TIMEOUT_MS: must be at least 1/);
+    expect(() => loadConfig({ WEBHOOK_RETRY_SCALE: '0' })).toThrow(/WEBHOOK_RETRY_SCALE/);
+  });
 });

@@ -66,7 +66,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
     const { result, timings, batchSize } = await deps.batcher.submit(data.model, {
       adapterId: data.adapter_id,
       modelSha256: data.model_sha256,
-      input: data.input,
+      ...(data.kind === 'text' ? { input: data.input } : { images: data.images }),
       options: data.options,
     });
     if (!result.ok) {
@@ -112,7 +112,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
 }
 
 export async function startGenerateWorker(config: Readonly<Config>, registry: ModelRegistry, log: Logger, metrics: Metrics = new Metrics()): Promise<GenerateWorker> {
-  const models = registry.list().filter((m) => m.manifest.condition.kind === 'text');
+  const models = registry.list();
   const pool = new InferencePool({
     threads: config.inferenceThreads,
     log,

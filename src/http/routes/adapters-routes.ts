@@ -6,7 +6,8 @@ import { createAdapterJob, type CreateAdapterDeps } from '../../usecases/create-
 import { adapterView, type AdapterRecord, type AdapterStore } from '../../store/adapter-store.js';
 import { limitParam, parseQuery } from '../query.js';
 import type { Metrics } from '../../observability/metrics.js';
-import { parseIdempotencyKey, parsePreferWait, requireJson } from '../request-context.js';
+import { requireJson } from '../request-context.js';
+import { jobRequestOptions, sendJob } from '../job-response.js';
 
 export const adaptersListQuery = z.strictObject({
   model: z.string().max(128).optional(),
@@ -35,17 +36,9 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
   const body = json({ limit: deps.maxBodyBytes, strict: true, type: () => true });
 
   r.post('/v1/adapters', requireJson(), body, async (req, res) => {
-    const waitSeconds = parsePreferWait(req.get('prefer'));
-    const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
-    const abort = new AbortController();
-    res.on('close', () => abort.abort());
-    const { job, status, outcome } = await createAdapterJob(deps, { tenant: req.tenant, body: req.body, idempotencyKey, waitSeconds, signal: abort.signal });
-    res.locals.jobId = job.id;
-    if (outcome !== 'existing') deps.metrics.cache.inc({ model: job.model, result: outcome === 'cached' ? 'hit' : 'miss' });
-    deps.metrics.jobsCreated.inc({ model: job.model, outcome });
-    if (waitSeconds) res.setHeader('Preference-Applied', `wait=${waitSeconds}`);
-    res.setHeader('Location', job.urls.self);
-    res.status(status).json(job);
+    const opts = jobRequestOptions(req, res);
+    const result = await createAdapterJob(deps, { tenant: req.tenant, body: req.body, idempotencyKey: opts.idempotencyKey, waitSeconds: opts.waitSeconds, signal: opts.signal });
+    sendJob(res, result, opts, deps.metrics);
   });
 
   r.get('/v1/adapters', async (req, res) => {

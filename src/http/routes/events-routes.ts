@@ -28,6 +28,10 @@ function writeEvent(res: Response, type: string, record: Record<string, string>)
   res.write(`id: ${record.seq ?? 0}\nevent: ${type}\ndata: ${JSON.stringify(jobView(record))}\n\n`);
 }
 
+/**
+ * @example
+ * app.use(eventsRoutes({ jobs, events, heartbeatMs: 15000 }));
+ */
 export function eventsRoutes(deps: EventsRoutesDeps): Router {
   const r = Router();
   r.get('/v1/jobs/:id/events', async (req, res) => {

@@ -11,6 +11,10 @@ export interface WebhooksRoutesDeps {
   deliveryLog: DeliveryLog;
 }
 
+/**
+ * @example
+ * app.use(webhooksRoutes({ jobs, webhookSecrets, deliveryLog }));
+ */
 export function webhooksRoutes(deps: WebhooksRoutesDeps): Router {
   const r = Router();
   r.get('/v1/webhook-secret', async (req, res) => {

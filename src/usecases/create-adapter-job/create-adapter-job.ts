@@ -4,24 +4,16 @@
  * optionally wait for it to end.
  */
 import { AppError, zodDetails } from '../../errors/app-error.js';
-import { createAdapterRequestSchema, type GenerateJob, type ResolvedOptions } from '../../jobs/payloads.js';
-import type { GenerateQueue } from '../../jobs/generate-queue.js';
-import type { JobEvents } from '../../jobs/job-events.js';
+import { createAdapterRequestSchema, type ResolvedOptions } from '../../jobs/payloads.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
-import { adapterKey, canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
-import type { JobStore } from '../../store/job-store.js';
-import { isTerminal, type JobView } from '../../store/job-view.js';
-import type { WebhookUrlGuard } from '../../webhooks/webhook-url-guard.js';
+import { adapterKey } from '../../store/canonical-hash.js';
+import { checkWebhook, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
 
 /** Characters per token above which a text cannot fit its token limit (cheap pre-check). */
 const MAX_CHARS_PER_TOKEN = 16;
 
-export interface CreateAdapterDeps {
+export interface CreateAdapterDeps extends SubmitDeps {
   registry: ModelRegistry;
-  jobs: JobStore;
-  queue: GenerateQueue;
-  events: JobEvents;
-  webhookGuard: WebhookUrlGuard;
 }
 
 export interface CreateAdapterCommand {
@@ -32,13 +24,7 @@ export interface CreateAdapterCommand {
   signal?: AbortSignal;
 }
 
-export interface CreateAdapterResult {
-  job: JobView;
-  /** 200 when the job has ended (cache hit, or it finished within Prefer: wait), else 202. */
-  status: 200 | 202;
-  /** cached: served from the cache; queued: attached to a computation; existing: idempotent replay. */
-  outcome: 'cached' | 'queued' | 'existing';
-}
+export type CreateAdapterResult = SubmitResult;
 
 export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapterCommand): Promise<CreateAdapterResult> {
   const parsed = createAdapterRequestSchema.safeParse(cmd.body);
@@ -86,53 +72,27 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
     input[name] = normalized;
   }
 
-  let webhook = req.webhook;
-  if (webhook) {
-    // Refused here so the client learns at once; the webhook worker checks again before each
-    // delivery (DNS may change). A DNS outage is not the client's fault: delivery decides then.
-    const checked = await deps.webhookGuard.check(webhook.url);
-    if (!checked.ok && !checked.transient) {
-      throw new AppError('invalid_request', `The webhook URL ${checked.reason}.`, { details: [{ path: ['webhook', 'url'], message: checked.reason }] });
-    }
-    // Stored as the URL parser normalised it (2130706433 → 127.0.0.1): what was checked is what is used.
-    if (checked.ok) webhook = { ...webhook, url: checked.target.url.href };
-  }
-
+  const webhook = await checkWebhook(deps.webhookGuard, req.webhook, ['webhook', 'url']);
   const adapterId = `ad_${adapterKey({ tenant: cmd.tenant, modelId: manifest.id, modelSha256: manifest.sha256, input, options })}`;
-  const created = await deps.jobs.create({
+  return submitGeneration(deps, {
     tenant: cmd.tenant,
-    kind: 'text',
-    model: manifest.id,
     adapterId,
+    kind: 'text',
     metadata: req.metadata ?? {},
     webhook,
-    idempotency: cmd.idempotencyKey
-      ? { keyHash: sha256Hex(cmd.idempotencyKey), bodyHash: sha256Hex(canonicalJson(cmd.body)) }
-      : undefined,
-  });
-  if (created.outcome === 'queued') {
-    const payload: GenerateJob = {
+    idempotency: cmd.idempotencyKey ? { key: cmd.idempotencyKey, body: cmd.body } : undefined,
+    payload: (computation) => ({
       v: 1,
       tenant: cmd.tenant,
       adapter_id: adapterId,
-      computation: created.computation,
+      computation,
       model: manifest.id,
       model_sha256: manifest.sha256,
       kind: 'text',
       input,
       options,
-    };
-    // Every joiner re-adds the same BullMQ id (a no-op when it exists), so a producer that died
-    // between creating the computation and enqueueing it is repaired by the next identical request.
-    await deps.queue.enqueue(payload);
-  }
-  let job = await deps.jobs.get(cmd.tenant, created.jobId);
-  if (!job) throw new Error(`job ${created.jobId} vanished right after it was created`);
-  if (!isTerminal(job.status) && cmd.waitSeconds) {
-    await deps.events.waitUntil(cmd.tenant, job.id, cmd.waitSeconds * 1000, async () => {
-      job = (await deps.jobs.get(cmd.tenant, created.jobId)) ?? job;
-      return isTerminal(job!.status);
-    }, cmd.signal);
-  }
-  return { job, status: isTerminal(job.status) ? 200 : 202, outcome: created.outcome };
+    }),
+    waitSeconds: cmd.waitSeconds,
+    signal: cmd.signal,
+  });
 }

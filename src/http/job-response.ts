@@ -1,0 +1,31 @@
+/** The answer every "create a job" endpoint gives, and the request headers they all read. */
+import type { Request, Response } from 'express';
+import type { Metrics } from '../observability/metrics.js';
+import type { SubmitResult } from '../usecases/submit-generation/submit-generation.js';
+import { parseIdempotencyKey, parsePreferWait } from './request-context.js';
+
+export interface JobRequestOptions {
+  waitSeconds: number | undefined;
+  idempotencyKey: string | undefined;
+  /** Aborted when the client goes away, so a Prefer: wait stops waiting for nobody. */
+  signal: AbortSignal;
+}
+
+export function jobRequestOptions(req: Request, res: Response): JobRequestOptions {
+  const waitSeconds = parsePreferWait(req.get('prefer'));
+  const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  return { waitSeconds, idempotencyKey, signal: abort.signal };
+}
+
+/** 200 (ended) or 202 (accepted) with the Job, `Location`, and `Preference-Applied`. */
+export function sendJob(res: Response, result: SubmitResult, opts: JobRequestOptions, metrics: Metrics): void {
+  const { job, status, outcome } = result;
+  res.locals.jobId = job.id;
+  if (outcome !== 'existing') metrics.cache.inc({ model: job.model, result: outcome === 'cached' ? 'hit' : 'miss' });
+  metrics.jobsCreated.inc({ model: job.model, outcome });
+  if (opts.waitSeconds) res.setHeader('Preference-Applied', `wait=${opts.waitSeconds}`);
+  res.setHeader('Location', job.urls.self);
+  res.status(status).json(job);
+}

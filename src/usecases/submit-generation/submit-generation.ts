@@ -1,0 +1,91 @@
+/**
+ * The half of every "make me an adapter" request that does not depend on the condition's kind:
+ * check the webhook target, attach a job record to the cache or to the adapter's computation,
+ * enqueue the computation, and optionally wait for the job to end.
+ */
+import { AppError } from '../../errors/app-error.js';
+import type { GenerateJob } from '../../jobs/payloads.js';
+import type { GenerateQueue } from '../../jobs/generate-queue.js';
+import type { JobEvents } from '../../jobs/job-events.js';
+import { canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
+import type { JobStore } from '../../store/job-store.js';
+import { isTerminal, type JobView } from '../../store/job-view.js';
+import type { WebhookUrlGuard } from '../../webhooks/webhook-url-guard.js';
+
+export interface SubmitDeps {
+  jobs: JobStore;
+  queue: GenerateQueue;
+  events: JobEvents;
+  webhookGuard: WebhookUrlGuard;
+}
+
+export interface Webhook {
+  url: string;
+  events?: string[];
+}
+
+/**
+ * Refuses a webhook target at request time so the client learns at once; the webhook worker
+ * checks again before each delivery (DNS may change). A DNS outage is not the client's fault:
+ * delivery decides then. Returns the URL as the parser normalised it (2130706433 → 127.0.0.1),
+ * so what was checked is what is used.
+ */
+export async function checkWebhook<W extends Webhook>(guard: WebhookUrlGuard, webhook: W | undefined, path: string[]): Promise<W | undefined> {
+  if (!webhook) return undefined;
+  const checked = await guard.check(webhook.url);
+  if (!checked.ok && !checked.transient) {
+    throw new AppError('invalid_request', `The webhook URL ${checked.reason}.`, { details: [{ path, message: checked.reason }] });
+  }
+  return checked.ok ? { ...webhook, url: checked.target.url.href } : webhook;
+}
+
+export interface SubmitCommand {
+  tenant: string;
+  adapterId: string;
+  kind: 'text' | 'images';
+  metadata: Record<string, string>;
+  webhook?: Webhook;
+  /** The client's key and the body it came with (hashed canonically). */
+  idempotency?: { key: string; body: unknown };
+  /** Builds the queue payload once the computation id is known. */
+  payload: (computation: string) => GenerateJob;
+  /** Extra BullMQ options for this computation (e.g. image jobs never linger after failing). */
+  removeOnFail?: boolean;
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+
+export interface SubmitResult {
+  job: JobView;
+  /** 200 when the job has ended (cache hit, or it finished within Prefer: wait), else 202. */
+  status: 200 | 202;
+  /** cached: served from the cache; queued: attached to a computation; existing: idempotent replay. */
+  outcome: 'cached' | 'queued' | 'existing';
+}
+
+export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Promise<SubmitResult> {
+  const payload0 = cmd.payload('0'.repeat(40));
+  const created = await deps.jobs.create({
+    tenant: cmd.tenant,
+    kind: cmd.kind,
+    model: payload0.model,
+    adapterId: cmd.adapterId,
+    metadata: cmd.metadata,
+    webhook: cmd.webhook,
+    idempotency: cmd.idempotency ? { keyHash: sha256Hex(cmd.idempotency.key), bodyHash: sha256Hex(canonicalJson(cmd.idempotency.body)) } : undefined,
+  });
+  if (created.outcome === 'queued') {
+    // Every joiner re-adds the same BullMQ id (a no-op when it exists), so a producer that died
+    // between creating the computation and enqueueing it is repaired by the next identical request.
+    await deps.queue.enqueue(cmd.payload(created.computation), cmd.removeOnFail ? { removeOnFail: true } : {});
+  }
+  let job = await deps.jobs.get(cmd.tenant, created.jobId);
+  if (!job) throw new Error(`job ${created.jobId} vanished right after it was created`);
+  if (!isTerminal(job.status) && cmd.waitSeconds) {
+    await deps.events.waitUntil(cmd.tenant, job.id, cmd.waitSeconds * 1000, async () => {
+      job = (await deps.jobs.get(cmd.tenant, created.jobId)) ?? job;
+      return isTerminal(job!.status);
+    }, cmd.signal);
+  }
+  return { job, status: isTerminal(job.status) ? 200 : 202, outcome: created.outcome };
+}
