@@ -25,6 +25,42 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
+/**
+ * Width and height from the file header alone (PNG IHDR, JPEG SOFn, WebP VP8/VP8L/VP8X), so a
+ * decompression bomb is refused before any decoder sees it. Undefined when the header is short.
+ */
+export function headerDimensions(bytes: Uint8Array, format: ImageFormat): { width: number; height: number } | undefined {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (format === 'png') return b.length >= 24 ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) } : undefined;
+  if (format === 'webp') {
+    if (b.length < 30) return undefined;
+    const chunk = b.toString('latin1', 12, 16);
+    if (chunk === 'VP8X') return { width: 1 + b.readUIntLE(24, 3), height: 1 + b.readUIntLE(27, 3) };
+    if (chunk === 'VP8L') {
+      const bits = b.readUInt32LE(21);
+      return { width: 1 + (bits & 0x3fff), height: 1 + ((bits >>> 14) & 0x3fff) };
+    }
+    if (chunk === 'VP8 ') return { width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff };
+    return undefined;
+  }
+  // JPEG: walk the marker segments to the first start-of-frame.
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return undefined;
+    const marker = b[i + 1]!;
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    const len = b.readUInt16BE(i + 2);
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { width: b.readUInt16BE(i + 7), height: b.readUInt16BE(i + 5) };
+    }
+    i += 2 + len;
+  }
+  return undefined;
+}
+
 function describeOther(bytes: Uint8Array): string {
   const head = Buffer.from(bytes.subarray(0, 12));
   if (head.subarray(0, 3).toString('latin1') === 'GIF') return 'a GIF';
@@ -54,6 +90,10 @@ export async function preprocessImage(bytes: Uint8Array, spec: ImageSpec, opts: 
   const format = sniffFormat(bytes);
   if (!format) {
     throw new AppError('unsupported_media_type', `${opts.label} is ${describeOther(bytes)}; send PNG, JPEG or WebP.`, { details: [{ path: [opts.label], message: 'accepted: image/png, image/jpeg, image/webp' }] });
+  }
+  const dims = headerDimensions(bytes, format);
+  if (dims && dims.width * dims.height > opts.maxPixels) {
+    throw new AppError('payload_too_large', `${opts.label} is ${dims.width}×${dims.height} pixels; the limit is ${opts.maxPixels} pixels.`, { details: [{ path: [opts.label], message: 'too many pixels' }] });
   }
   let meta: Metadata;
   try {

@@ -44,7 +44,7 @@ export function parseMultipart(req: Request, limits: MultipartLimits): Promise<{
       if (settled) return;
       settled = true;
       req.unpipe(bb);
-      req.on('data', () => undefined); // discard the rest without buffering it
+      req.resume(); // discard the rest without buffering it, so the answer reaches the client
       reject(err);
     };
     req.on('data', (chunk: Buffer) => {
@@ -60,6 +60,7 @@ export function parseMultipart(req: Request, limits: MultipartLimits): Promise<{
         return;
       }
       const chunks: Buffer[] = [];
+      stream.on('error', () => fail(new AppError('invalid_request', 'The multipart body is malformed or was cut off.')));
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('limit', () => fail(new AppError('payload_too_large', `${limits.fileField}[${index}] exceeds the limit of ${limits.maxFileBytes} bytes per image.`)));
       stream.on('end', () => {

@@ -8,6 +8,7 @@ import { z } from '../../validation/zod.js';
 import { createAdapterRequestSchema } from '../../jobs/payloads.js';
 import { adaptersListQuery } from '../routes/adapters-routes.js';
 import { jobsListQuery } from '../routes/jobs-routes.js';
+import { createPersonalizationJsonSchema, personalizationFieldsSchema } from '../../usecases/create-personalization-job/create-personalization-job.js';
 import { adapterSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema } from './response-schemas.js';
 
 type Status = 400 | 401 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
@@ -79,6 +80,25 @@ export function buildSpec(): object {
     responses: {
       200: json(Job, 'The job has ended: a cache hit (cached: true), or it finished within Prefer: wait.', { ...location, 'Preference-Applied': { description: 'wait=N when Prefer: wait was honoured', schema: { type: 'string' } } }),
       202: json(Job, 'Accepted; poll the job or follow its events.', { ...location, 'Preference-Applied': { description: 'wait=N when Prefer: wait was honoured', schema: { type: 'string' } } }),
+      ...errors(400, 404, 409, 413, 415, 422, 429),
+    },
+  });
+  r.registerPath({
+    method: 'post', path: '/v1/personalizations', summary: 'Generate a diffusion LoRA from subject images', security,
+    description: 'multipart/form-data with `model`, one or more `images` file parts (PNG, JPEG, WebP; decided by their bytes), optional `options` and `metadata` (JSON strings), `webhook_url` and `webhook_events` (comma-separated); or application/json with base64 images. The same images (after decoding and resizing) give the same adapter id. Answers exactly as POST /v1/adapters.',
+    request: {
+      headers: z.object({ prefer: z.string().optional(), 'idempotency-key': z.string().max(255).optional() }),
+      body: {
+        required: true,
+        content: {
+          'multipart/form-data': { schema: personalizationFieldsSchema.extend({ images: z.array(z.string().openapi({ format: 'binary' })).min(1) }) },
+          'application/json': { schema: r.register('CreatePersonalizationRequest', createPersonalizationJsonSchema) },
+        },
+      },
+    },
+    responses: {
+      200: json(Job, 'The job has ended (cache hit, or finished within Prefer: wait).', location),
+      202: json(Job, 'Accepted.', location),
       ...errors(400, 404, 409, 413, 415, 422, 429),
     },
   });
