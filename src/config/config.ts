@@ -68,6 +68,16 @@ const envSchema = z.object({
   IDEMPOTENCY_TTL_SECONDS: int(60, 7 * 24 * 3600).default(24 * 3600),
   SHUTDOWN_TIMEOUT_MS: int(100, 600000).default(15000),
   API_KEYS: z.string().default(''),
+  /** Requests per second per API key (per tenant in open mode); 0 = unlimited. */
+  RATE_LIMIT_RPS: int(0, 1_000_000).default(200),
+  /** Jobs a tenant may have queued or running at once; 0 = unlimited. */
+  MAX_ACTIVE_JOBS: int(0, 10_000_000).default(10000),
+  /** Comma-separated origins allowed by CORS; unset = CORS off (no Access-Control headers). */
+  CORS_ORIGINS: z.string().default(''),
+  /** BullMQ lock duration: a worker that stops renewing (killed) loses its jobs after this. */
+  WORKER_LOCK_MS: int(1000, 600000).default(30000),
+  /** How often workers look for stalled jobs (their holder died). */
+  STALLED_INTERVAL_MS: int(500, 600000).default(30000),
   /** Key for /admin/queues (bull-board); unset = the admin UI is off. */
   ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** A worker process serves /metrics on this port when set (the API serves its own). */
@@ -114,6 +124,11 @@ export interface Config {
   idempotencyTtlSeconds: number;
   shutdownTimeoutMs: number;
   apiKeys: string;
+  rateLimitRps: number;
+  maxActiveJobs: number;
+  corsOrigins: string[];
+  workerLockMs: number;
+  stalledIntervalMs: number;
   adminKey: string | undefined;
   metricsPort: number | undefined;
   apiKeysFile: string;
@@ -180,6 +195,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     apiKeys: e.API_KEYS,
+    rateLimitRps: e.RATE_LIMIT_RPS,
+    maxActiveJobs: e.MAX_ACTIVE_JOBS,
+    corsOrigins: list(e.CORS_ORIGINS),
+    workerLockMs: e.WORKER_LOCK_MS,
+    stalledIntervalMs: e.STALLED_INTERVAL_MS,
     adminKey: e.ADMIN_KEY,
     metricsPort: e.METRICS_PORT,
     apiKeysFile: e.API_KEYS_FILE,

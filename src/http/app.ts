@@ -11,6 +11,7 @@ import type { JobStore } from '../store/job-store.js';
 import type { GenerateQueue } from '../jobs/generate-queue.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import { errorMiddleware } from './error-middleware.js';
+import { corsFor, rateLimit, securityHeaders } from './security.js';
 import { httpMetrics, requestLogging } from './observability.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -42,6 +43,9 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   adminKey: string | undefined;
+  corsOrigins: string[];
+  rateLimitRps: number;
+  rateLimitPrefix: string;
   webhookGuard: WebhookUrlGuard;
   webhookSecrets: WebhookSecrets;
   deliveryLog: DeliveryLog;
@@ -54,6 +58,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestId());
+  app.use(securityHeaders());
+  app.use(corsFor(deps.corsOrigins));
   app.use(requestLogging(deps.log));
   app.use(httpMetrics(deps.metrics));
   app.use(healthRoutes(deps.redis, deps.readiness, () => deps.registry.list().length));
@@ -64,7 +70,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { customSiteTitle: 'hyperadapt API' }));
   app.use(adminRoutes(deps.metrics, deps.adminKey, [deps.queue.queue]));
-  app.use('/v1', authenticate(deps.apiKeys));
+  app.use('/v1', authenticate(deps.apiKeys), rateLimit(deps.redis, deps.rateLimitPrefix, deps.rateLimitRps));
   app.use(modelsRoutes(deps.registry));
   app.use(jobsRoutes(deps.jobs));
   app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs }));

@@ -1,5 +1,8 @@
 /** Request ids, tenancy and header parsing shared by the routes. */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { ApiKey } from '../auth/api-keys.js';
+
+export type { ApiKey };
 import type { RequestHandler } from 'express';
 import { AppError } from '../errors/app-error.js';
 
@@ -20,26 +23,6 @@ export function requestId(): RequestHandler {
     res.setHeader('X-Request-Id', req.id);
     next();
   };
-}
-
-export interface ApiKey {
-  tenant: string;
-  hash: Buffer;
-}
-
-/** Parses `API_KEYS` (`tenant:key,tenant:key`) into hashed keys. */
-export function parseApiKeys(spec: string): ApiKey[] {
-  return spec
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((pair) => {
-      const i = pair.indexOf(':');
-      if (i <= 0 || i === pair.length - 1) throw new Error('API_KEYS: each entry must be tenant:key');
-      const tenant = pair.slice(0, i);
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(tenant)) throw new Error(`API_KEYS: tenant "${tenant}" must be 1-64 characters of A-Z a-z 0-9 _ -`);
-      return { tenant, hash: createHash('sha256').update(pair.slice(i + 1)).digest() };
-    });
 }
 
 /**

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { createApp } from '../http/app.js';
-import { parseApiKeys } from '../http/request-context.js';
+import { loadApiKeys } from '../auth/api-keys.js';
 import { GenerateQueue } from '../jobs/generate-queue.js';
 import { JobEvents } from '../jobs/job-events.js';
 import type { ModelRegistry } from '../models/model-registry.js';
@@ -28,7 +28,7 @@ export interface ApiServer {
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/;
 
 export async function startApi(config: Readonly<Config>, registry: ModelRegistry, log: Logger, metrics: Metrics = new Metrics()): Promise<ApiServer> {
-  const apiKeys = parseApiKeys(config.apiKeys);
+  const apiKeys = loadApiKeys(config.apiKeys, config.apiKeysFile);
   if (apiKeys.length === 0) {
     if (!LOOPBACK.test(config.host)) {
       throw new Error(`HOST=${config.host} is not a loopback address and no API keys are configured (API_KEYS); refusing to serve openly.`);
@@ -49,7 +49,7 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
     deliveryLog: new DeliveryLog(redis, keys, config.jobRetentionSeconds),
     eventsHeartbeatMs: config.eventsHeartbeatMs,
   };
-  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, ...webhooks });
+  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks });
   metrics.watchQueue('generate', queue.queue);
   const server = http.createServer(app);
   server.keepAliveTimeout = 5000;

@@ -158,7 +158,11 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     connection: redis,
     prefix: config.queuePrefix,
     concurrency: config.workerConcurrency,
-    maxStalledCount: 1,
+    lockDuration: config.workerLockMs,
+    stalledInterval: config.stalledIntervalMs,
+    // A computation whose worker died is retried once more; content addressing makes a
+    // second run write the same bytes, so "exactly once in the store" holds either way.
+    maxStalledCount: 2,
   });
   worker.on('error', (err) => log.warn({ err }, 'worker error'));
   let closing: Promise<void> | undefined;

@@ -1,0 +1,67 @@
+/**
+ * API keys: from `API_KEYS` (`tenant:key,…`, for development) and from a keys file of SHA-256
+ * hashes (`API_KEYS_FILE`, one `tenant:<sha256 hex>` per line, `#` comments). The server only
+ * ever holds hashes; `npm run keys -- create --tenant NAME` prints a new key once.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface ApiKey {
+  tenant: string;
+  hash: Buffer;
+}
+
+export const TENANT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function hashKey(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+/** Parses `API_KEYS` (`tenant:key,tenant:key`) into hashed keys. */
+export function parseApiKeys(spec: string): ApiKey[] {
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((pair) => {
+      const i = pair.indexOf(':');
+      if (i <= 0 || i === pair.length - 1) throw new Error('API_KEYS: each entry must be tenant:key');
+      const tenant = pair.slice(0, i);
+      if (!TENANT_PATTERN.test(tenant)) throw new Error(`API_KEYS: tenant "${tenant}" must be 1-64 characters of A-Z a-z 0-9 _ -`);
+      return { tenant, hash: hashKey(pair.slice(i + 1)) };
+    });
+}
+
+/** Reads a keys file; a malformed line is a start-up error naming the file and the line. */
+export function readKeysFile(file: string): ApiKey[] {
+  const keys: ApiKey[] = [];
+  readFileSync(file, 'utf8').split('\n').forEach((raw, n) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const m = /^([A-Za-z0-9_-]{1,64}):([0-9a-f]{64})$/.exec(line);
+    if (!m) throw new Error(`${file}:${n + 1}: expected "tenant:<sha256 hex of the key>"`);
+    keys.push({ tenant: m[1]!, hash: Buffer.from(m[2]!, 'hex') });
+  });
+  return keys;
+}
+
+export function loadApiKeys(apiKeys: string, apiKeysFile: string): ApiKey[] {
+  return [...parseApiKeys(apiKeys), ...(apiKeysFile ? readKeysFile(apiKeysFile) : [])];
+}
+
+/**
+ * Creates a key for `tenant`, appends its hash to `file` (0600), and returns the key — the only
+ * time it exists in clear.
+ *
+ * @example
+ * const key = createApiKey('./data/api-keys', 'acme'); // "ha_…"
+ */
+export function createApiKey(file: string, tenant: string): string {
+  if (!TENANT_PATTERN.test(tenant)) throw new Error('the tenant must be 1-64 characters of A-Z a-z 0-9 _ -');
+  const key = `ha_${randomBytes(32).toString('base64url')}`;
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const header = existsSync(file) ? '' : '# hyperadapt API keys: tenant:sha256(key). Created by `npm run keys -- create`.\n';
+  appendFileSync(file, `${header}${tenant}:${hashKey(key).toString('hex')}\n`, { mode: 0o600 });
+  return key;
+}
