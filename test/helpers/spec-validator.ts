@@ -35,3 +35,16 @@ export function assertConforms(method: string, route: string, status: number, bo
   }
   if (!validate(body)) throw new Error(`${method} ${route} ${status} does not match the spec: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`);
 }
+
+/** Throws unless a delivered webhook body matches the spec's `webhooks.<event>` request schema. */
+export function assertWebhookConforms(event: string, body: unknown): void {
+  const schema = spec.webhooks?.[event]?.post?.requestBody?.content?.['application/json']?.schema;
+  if (!schema) throw new Error(`the spec has no webhook ${event}`);
+  const key = `webhook ${event}`;
+  let validate = ajv.getSchema(key);
+  if (!validate) {
+    ajv.addSchema(JSON.parse(JSON.stringify(schema).replace(/"#\/components\//g, '"spec#/components/')), key);
+    validate = ajv.getSchema(key)!;
+  }
+  if (!validate(body)) throw new Error(`webhook ${event} does not match the spec: ${ajv.errorsText(validate.errors)}`);
+}

@@ -52,6 +52,11 @@ it('every response of a full walk-through matches the spec', async () => {
   await check('GET', '/v1/adapters', '/v1/adapters');
   await check('GET', `/v1/adapters/${job.adapter_id}`, '/v1/adapters/{id}');
   await check('GET', `/v1/adapters/${job.adapter_id}/files/nope`, '/v1/adapters/{id}/files/{name}');
+  await check('GET', `/v1/jobs/${job.id}/deliveries`, '/v1/jobs/{id}/deliveries');
+  await check('GET', '/v1/jobs/job_000000000000000000000000/deliveries', '/v1/jobs/{id}/deliveries');
+  await check('GET', '/v1/jobs/job_000000000000000000000000/events', '/v1/jobs/{id}/events');
+  await check('GET', '/v1/webhook-secret', '/v1/webhook-secret');
+  await check('POST', '/v1/webhook-secret/rotate', '/v1/webhook-secret/rotate');
   await check('DELETE', `/v1/adapters/${job.adapter_id}`, '/v1/adapters/{id}');
   await check('GET', `/v1/adapters/${job.adapter_id}`, '/v1/adapters/{id}');
 });

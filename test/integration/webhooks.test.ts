@@ -5,6 +5,7 @@
  * generate worker for job.started/progress/succeeded/failed.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { assertWebhookConforms } from '../helpers/spec-validator.js';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { jobClient, until } from '../helpers/job-client.js';
@@ -71,6 +72,7 @@ describe('webhook deliveries', () => {
     expect(d.contentType).toBe('application/json');
     expect(Buffer.byteLength(d.body)).toBeLessThanOrEqual(20 * 1024);
     expect(d.payload.type).toBe('job.canceled');
+    assertWebhookConforms('job.canceled', d.payload);
     expect(Number.isNaN(Date.parse(d.payload.timestamp))).toBe(false);
     expect(d.payload.data).toEqual((await call(svc.url, 'GET', `/v1/jobs/${r.body.id}`)).body);
     const entries = await logOf(r.body.id, 1);
@@ -244,6 +246,7 @@ describe('webhook deliveries', () => {
       expect(new Set(all.map((x) => x.id)).size).toBe(3);
       expect(all.every((x) => x.verifiedWith[0] && x.payload.data.id === b.body.id)).toBe(true);
       expect(all.find((x) => x.payload.type === 'job.started')!.payload.data.status).toBe('running');
+      for (const x of [done, ...all]) assertWebhookConforms(x.payload.type, x.payload); // the documented body
     });
 
     it('delivers job.failed with the error', async () => {

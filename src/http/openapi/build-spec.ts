@@ -9,7 +9,7 @@ import { createAdapterRequestSchema } from '../../jobs/payloads.js';
 import { adaptersListQuery } from '../routes/adapters-routes.js';
 import { jobsListQuery } from '../routes/jobs-routes.js';
 import { createPersonalizationJsonSchema, personalizationFieldsSchema } from '../../usecases/create-personalization-job/create-personalization-job.js';
-import { adapterSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema } from './response-schemas.js';
+import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
 
 type Status = 400 | 401 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
 const ERROR_TEXT: Record<Status, string> = {
@@ -129,6 +129,27 @@ export function buildSpec(): object {
     method: 'get', path: '/v1/adapters/{id}/archive', summary: 'The adapter directory as a tar.gz (PEFT save_pretrained layout)', security, request: { params: adapterId },
     responses: { 200: { description: 'application/gzip tar of <id>/…', content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } }, ...errors(404) },
   });
+  r.registerPath({
+    method: 'get', path: '/v1/jobs/{id}/events', summary: 'Live job events (Server-Sent Events)', security, request: { params: jobId },
+    description: 'Events job.queued, job.started, job.progress, job.succeeded, job.failed, job.canceled; each `event: <type>` with `data: <Job JSON>`. A late client first gets the current state; `:` comment heartbeats keep proxies from closing the stream; it ends after a terminal event.',
+    responses: { 200: { description: 'text/event-stream of Job events', headers: requestId, content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(404) },
+  });
+  r.registerPath({ method: 'get', path: '/v1/jobs/{id}/deliveries', summary: "Every webhook delivery attempt of a job", security, request: { params: jobId }, responses: { 200: json(deliveryListSchema, 'The attempts, oldest first.'), ...errors(404) } });
+  r.registerPath({ method: 'get', path: '/v1/webhook-secret', summary: "The tenant's webhook signing secret (created on first use)", security, responses: { 200: json(webhookSecretSchema, 'The secret.'), ...errors() } });
+  r.registerPath({ method: 'post', path: '/v1/webhook-secret/rotate', summary: 'Rotate the webhook secret; for 24 h deliveries carry both signatures', security, responses: { 200: json(webhookSecretSchema, 'The new secret.'), ...errors() } });
+  const webhookHeaders = z.object({
+    'webhook-id': z.string().describe('msg_…: the same on every retry of one event (deduplicate on it)'),
+    'webhook-timestamp': z.string().describe('Unix seconds of this attempt'),
+    'webhook-signature': z.string().describe('`v1,<base64 HMAC-SHA256 of id.timestamp.body>`; two, space-separated, for 24 h after a rotation'),
+  });
+  for (const event of ['job.succeeded', 'job.failed', 'job.canceled', 'job.started', 'job.progress']) {
+    r.registerWebhook({
+      method: 'post', path: event, summary: `${event} delivery (Standard Webhooks 1.0)`,
+      description: 'POSTed to the webhook URL of the request. 2xx within 15 s succeeds; otherwise retried on the Standard Webhooks schedule (Retry-After honoured); 410 stops deliveries to that URL.',
+      request: { headers: webhookHeaders, body: { content: { 'application/json': { schema: webhookEventSchema } } } },
+      responses: { 200: { description: 'Any 2xx acknowledges the delivery.' }, 410: { description: 'Gone: no more deliveries to this URL.' } },
+    });
+  }
   return new OpenApiGeneratorV31(r.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: 'hyperadapt', version: '1.0.0', description: 'Context, question or subject images in; a LoRA adapter out, in one hypernetwork forward pass. Every non-2xx answer has the Error body.' },

@@ -78,3 +78,25 @@ export const modelListSchema = z.object({ object: z.literal('list'), data: z.arr
 
 export const healthSchema = z.object({ status: z.literal('ok') });
 export const readySchema = z.object({ status: z.literal('ready'), checks: z.object({ accepting: z.boolean(), redis: z.boolean(), models: z.number() }) });
+
+export const webhookSecretSchema = z.object({ secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/) });
+
+export const deliverySchema = z.object({
+  id: z.string().regex(/^whd_/),
+  event: z.enum(['job.started', 'job.progress', 'job.succeeded', 'job.failed', 'job.canceled']),
+  webhook_id: z.string().describe('The webhook-id header: the same on every attempt of one event.'),
+  url: z.string(),
+  attempt: z.number().int().min(1),
+  status_code: z.number().int().nullable().describe('null when no response came'),
+  error: z.string().nullable(),
+  at: iso,
+  next_attempt_at: iso.nullable().describe('null when there will be no further attempt'),
+});
+
+export const deliveryListSchema = z.object({ object: z.literal('list'), data: z.array(deliverySchema) });
+
+export const webhookEventSchema = z.object({
+  type: z.enum(['job.started', 'job.progress', 'job.succeeded', 'job.failed', 'job.canceled']),
+  timestamp: iso,
+  data: jobSchema,
+});
