@@ -38,7 +38,7 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
   const redis = createApiRedis(config.redisUrl);
   await connectWithin(redis, 5000);
   const keys = new RedisKeys(config.queuePrefix);
-  const jobs = new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds });
+  const jobs = new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds, maxActiveJobs: config.maxActiveJobs });
   const adapters = new AdapterStore({ redis, keys, dataDir: config.dataDir });
   const queue = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new JobEvents(redis, keys.events());

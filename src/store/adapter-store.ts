@@ -4,8 +4,8 @@
  * is fsynced, and the directory is renamed into place, so a reader sees all of an adapter or
  * none of it. Redis holds the index (the adapter record), written only after the rename.
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fs, constants as fsc } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { LuaScript } from './lua-runner.js';
@@ -72,6 +72,7 @@ export class AdapterStore {
   private readonly keys: RedisKeys;
   readonly dataDir: string;
   private readonly knownDirs = new Set<string>();
+  private readonly verified = new Set<string>();
   private readonly fsync: boolean;
 
   constructor(options: AdapterStoreOptions) {
@@ -183,6 +184,29 @@ export class AdapterStore {
         if (err.code !== 'ENOENT') throw err;
       },
     );
+    return true;
+  }
+
+  /**
+   * True when the file on disk has exactly the size and sha256 its record lists. Results are
+   * remembered per (path, size, mtime), so a file is hashed once, not on every download.
+   */
+  async verifyFile(tenant: string, adapterId: string, file: AdapterFile): Promise<boolean> {
+    const p = this.filePath(tenant, adapterId, file.name);
+    let st;
+    try {
+      st = await fs.stat(p);
+    } catch {
+      return false;
+    }
+    const key = `${p}:${st.size}:${st.mtimeMs}`;
+    if (this.verified.has(key)) return true;
+    if (st.size !== file.bytes) return false;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(p)) hash.update(chunk as Buffer);
+    if (hash.digest('hex') !== file.sha256) return false;
+    if (this.verified.size >= 10000) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.add(key);
     return true;
   }
 

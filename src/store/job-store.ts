@@ -46,6 +46,8 @@ export interface JobStoreOptions {
   keys: RedisKeys;
   retentionSeconds: number;
   idempotencyTtlSeconds: number;
+  /** Queued or running jobs per tenant; 0 = unlimited. */
+  maxActiveJobs?: number;
 }
 
 export class JobStore {
@@ -53,6 +55,7 @@ export class JobStore {
   readonly keys: RedisKeys;
   private readonly retentionSeconds: number;
   private readonly idempotencyTtlSeconds: number;
+  private readonly maxActiveJobs: number;
 
   constructor(options: JobStoreOptions) {
     if (!Number.isInteger(options.retentionSeconds) || options.retentionSeconds < 1) throw new TypeError('retentionSeconds must be a positive integer');
@@ -60,6 +63,7 @@ export class JobStore {
     this.keys = options.keys;
     this.retentionSeconds = options.retentionSeconds;
     this.idempotencyTtlSeconds = options.idempotencyTtlSeconds;
+    this.maxActiveJobs = options.maxActiveJobs ?? 0;
   }
 
   /**
@@ -111,9 +115,13 @@ export class JobStore {
         JSON.stringify(fields),
         this.keys.events(),
         tenant,
+        this.maxActiveJobs,
       ],
     )) as string[];
     const [outcome, id] = reply as [string, string];
+    if (outcome === 'limited') {
+      throw new AppError('rate_limited', `This tenant already has ${id} jobs queued or running (the limit); retry when some have ended.`, { retryAfter: 5 });
+    }
     if (outcome === 'conflict') {
       throw new AppError('conflict', 'This Idempotency-Key was already used with a different request body.');
     }

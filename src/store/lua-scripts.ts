@@ -19,6 +19,13 @@
 const PUBLISH = `
 local TERMINAL_EVENTS = {['job.succeeded'] = true, ['job.failed'] = true, ['job.canceled'] = true}
 local function announce(channel, outbox, tenant, id, jobKey, event)
+  -- The tenant's active (queued or running) jobs, for MAX_ACTIVE_JOBS: <prefix>:t:<tenant>:active.
+  local activeKey = string.gsub(jobKey, ':job:[^:]*$', ':active')
+  if event == 'job.queued' then
+    redis.call('ZADD', activeKey, redis.call('TIME')[1], id)
+  elseif TERMINAL_EVENTS[event] then
+    redis.call('ZREM', activeKey, id)
+  end
   local seq = redis.call('HINCRBY', jobKey, 'seq', 1)
   local flat = redis.call('HGETALL', jobKey)
   local rec = {}
@@ -54,7 +61,15 @@ if idemHash ~= '' then
 end
 local fields = cjson.decode(fieldsJson)
 local result
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local cached = redis.call('EXISTS', KEYS[1]) == 1
+local maxActive = tonumber(ARGV[13] or '0')
+if not cached and maxActive > 0 then
+  local activeKey = string.gsub(KEYS[2], ':job:[^:]*$', ':active')
+  -- Records expire after the retention period; so do their places here.
+  redis.call('ZREMRANGEBYSCORE', activeKey, '-inf', '(' .. (math.floor(nowMs / 1000) - retention))
+  if redis.call('ZCARD', activeKey) >= maxActive then return {'limited', tostring(maxActive)} end
+end
+if cached then
   fields.status = 'succeeded'; fields.cached = '1'; fields.progress = '1'
   fields.adapter_id = adapterId; fields.started_at = now; fields.finished_at = now
   result = {'cached', jobId}

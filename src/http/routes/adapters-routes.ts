@@ -1,4 +1,5 @@
-import { Router, json, type Response } from 'express';
+import { Router, type Response } from 'express';
+import { jsonBody } from '../json-body.js';
 import { z } from '../../validation/zod.js';
 import { AppError } from '../../errors/app-error.js';
 import { writeTarGz } from '../../adapters/archive.js';
@@ -33,9 +34,9 @@ function notFound(id: string): AppError {
 
 export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
   const r = Router();
-  const body = json({ limit: deps.maxBodyBytes, strict: true, type: () => true });
+  const body = jsonBody({ limit: deps.maxBodyBytes, type: () => true });
 
-  r.post('/v1/adapters', requireJson(), body, async (req, res) => {
+  r.post('/v1/adapters', requireJson(), ...body, async (req, res) => {
     const opts = jobRequestOptions(req, res);
     const result = await createAdapterJob(deps, { tenant: req.tenant, body: req.body, idempotencyKey: opts.idempotencyKey, waitSeconds: opts.waitSeconds, signal: opts.signal });
     sendJob(res, result, opts, deps.metrics);
@@ -62,10 +63,21 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
     res.status(204).end();
   });
 
+  /** Never serves bytes that differ from the record: a damaged adapter is removed instead. */
+  const verified = async (tenant: string, rec: AdapterRecord, files: AdapterRecord['files']) => {
+    for (const f of files) {
+      if (!(await deps.adapters.verifyFile(tenant, rec.id, f))) {
+        await deps.adapters.delete(tenant, rec.id);
+        throw new AppError('unavailable', `Adapter ${rec.id} failed its integrity check and was removed; send the request again to regenerate it.`, { retryAfter: 1 });
+      }
+    }
+  };
+
   r.get('/v1/adapters/:id/files/:name', async (req, res) => {
     const rec = await load(req.tenant, req.params.id);
     const file = rec.files.find((f) => f.name === req.params.name);
     if (!file) throw new AppError('not_found', `Adapter ${rec.id} has no file named "${req.params.name.slice(0, 128)}".`);
+    await verified(req.tenant, rec, [file]);
     const ext = file.name.slice(file.name.lastIndexOf('.'));
     res.setHeader('ETag', `"${file.sha256}"`);
     // Content-addressed: the bytes behind this URL never change.
@@ -82,6 +94,7 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
 
   r.get('/v1/adapters/:id/archive', async (req, res) => {
     const rec = await load(req.tenant, req.params.id);
+    await verified(req.tenant, rec, rec.files);
     const entries = rec.files.map((f) => ({ name: f.name, bytes: f.bytes, path: deps.adapters.filePath(req.tenant, rec.id, f.name) }));
     res.setHeader('Content-Type', 'application/gzip');
     res.setHeader('Content-Disposition', `attachment; filename="${rec.id}.tar.gz"`);

@@ -1,5 +1,6 @@
 /** POST /v1/personalizations: multipart/form-data image parts, or JSON with base64 images. */
-import { Router, json } from 'express';
+import { Router } from 'express';
+import { jsonBody } from '../json-body.js';
 import { AppError } from '../../errors/app-error.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { sha256Hex } from '../../store/canonical-hash.js';
@@ -22,8 +23,8 @@ export function personalizationsRoutes(deps: PersonalizationsRoutesDeps): Router
   const r = Router();
   const maxImages = Math.max(1, ...deps.registry.list().map((m) => (m.manifest.condition.kind === 'images' ? m.manifest.condition.max_images : 0)));
   // base64 is 4/3 of the bytes; a little room for the other fields.
-  const jsonBody = json({ limit: Math.ceil((deps.maxUploadBytes * 4) / 3) + 65536, strict: true, type: 'application/json' });
-  r.post('/v1/personalizations', jsonBody, async (req, res) => {
+  const body = jsonBody({ limit: Math.ceil((deps.maxUploadBytes * 4) / 3) + 65536, type: 'application/json' });
+  r.post('/v1/personalizations', ...body, async (req, res) => {
     const opts = jobRequestOptions(req, res);
     let request;
     let idemBody: unknown;
