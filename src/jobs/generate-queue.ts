@@ -33,6 +33,8 @@ export class GenerateQueue {
         removeOnFail: { age: 24 * 3600, count: 1000 },
       },
     });
+    // Connection errors surface per request (503) and in /readyz; ioredis reconnects by itself.
+    this.queue.on('error', () => undefined);
   }
 
   /** Adds the computation's job. Idempotent: adding an id that exists is a no-op in BullMQ. */

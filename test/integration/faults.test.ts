@@ -1,0 +1,155 @@
+/**
+ * The fault suite: Redis stopped and restarted under load, a worker SIGKILLed mid-batch, an
+ * unwritable data dir. Each ends with a count: jobs accepted must equal jobs completed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { call, REPO_ROOT, startTestService, testEnv, waitForJob, type TestService } from '../helpers/test-service.js';
+
+const MODEL = 'fixture-text-tiny';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Posts distinct contexts; returns the ids of the jobs the server accepted (200/202). */
+async function load(svc: { url: string }, tag: string, n: number, concurrency: number, accepted: string[], refused: number[]): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) {
+      const i = next++;
+      const r = await call(svc.url, 'POST', '/v1/adapters', { model: MODEL, input: { context: `${tag} document ${i}` } }).catch(() => ({ status: 0, body: undefined, headers: new Headers() }));
+      if (r.status === 200 || r.status === 202) accepted.push(r.body.id);
+      else refused.push(r.status);
+    }
+  }));
+}
+
+async function allSucceeded(url: string, ids: string[]): Promise<number> {
+  let done = 0;
+  for (const id of ids) if ((await waitForJob(url, id, 60000)).status === 'succeeded') done++;
+  return done;
+}
+
+describe('Redis stopped and restarted under load', () => {
+  let redis: ChildProcess | undefined;
+  let svc: TestService | undefined;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'redis-fault-'));
+  afterAll(async () => {
+    await svc?.close().catch(() => undefined);
+    redis?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers 503 fast while Redis is down, recovers by itself, and completes every accepted job', async () => {
+    const port = await freePort();
+    const start = () => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    redis = start();
+    const url = `redis://127.0.0.1:${port}`;
+    await until(async () => {
+      const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      probe.on('error', () => undefined);
+      const ok = await probe.connect().then(() => true, () => false);
+      probe.disconnect();
+      return ok;
+    }, 10000, 'redis-server');
+    svc = await startTestService({ env: { REDIS_URL: url, WORKER_LOCK_MS: '2000', STALLED_INTERVAL_MS: '1000', JOB_BACKOFF_MS: '100', JOB_ATTEMPTS: '5' } });
+    const accepted: string[] = [];
+    const refused: number[] = [];
+    await load(svc, 'before', 30, 4, accepted, refused);
+
+    // Redis goes away while a stream of requests arrives.
+    const during = load(svc, 'during', 40, 4, accepted, refused);
+    await sleep(50);
+    redis.kill('SIGTERM'); // a clean shutdown: the AOF holds everything acknowledged
+    await until(() => redis!.exitCode !== null || redis!.signalCode !== null, 10000, 'redis to stop');
+    const t0 = Date.now();
+    const down = await call(svc.url, 'POST', '/v1/adapters', { model: MODEL, input: { context: 'while redis is down' } });
+    expect(Date.now() - t0).toBeLessThan(5000); // fails fast instead of hanging (the 1 s figure is in the benchmark notes)
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(down.body.error.code).toBe('unavailable');
+    expect((await call(svc.url, 'GET', '/readyz')).status).toBe(503);
+    expect((await call(svc.url, 'GET', '/healthz')).status).toBe(200);
+    await during;
+
+    redis = start();
+    await until(async () => (await call(svc!.url, 'GET', '/readyz')).status === 200, 20000, 'readiness after Redis returns');
+    await load(svc, 'after', 30, 4, accepted, refused);
+    expect(refused.every((s) => s === 503)).toBe(true);
+    const completed = await allSucceeded(svc.url, accepted);
+    expect({ accepted: accepted.length, completed }).toEqual({ accepted: accepted.length, completed: accepted.length });
+    expect(accepted.length).toBeGreaterThanOrEqual(60);
+  });
+});
+
+describe('a worker SIGKILLed mid-batch', () => {
+  it('recovers its jobs through stalled-job detection; each adapter is stored once', async () => {
+    const env = testEnv({ WORKER_LOCK_MS: '1500', STALLED_INTERVAL_MS: '500', BATCH_MAX_SIZE: '8' });
+    const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const svc = await startTestService({ env: clean, worker: false });
+    const workers: ChildProcess[] = [];
+    const spawnWorker = () => {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/workers/generate/main.js')], { env: { PATH: process.env.PATH, ...clean }, stdio: 'ignore' });
+      workers.push(child);
+      return child;
+    };
+    try {
+      const first = spawnWorker();
+      const accepted: string[] = [];
+      const refused: number[] = [];
+      await load(svc, 'sigkill', 150, 8, accepted, refused);
+      expect(refused).toEqual([]);
+      const succeeded = async () => (await call(svc.url, 'GET', '/v1/jobs?status=succeeded&limit=100')).body.data.length as number;
+      await until(async () => (await succeeded()) >= 5, 30000, 'the first adapters');
+      first.kill('SIGKILL');
+      spawnWorker();
+      const completed = await allSucceeded(svc.url, accepted);
+      expect({ accepted: accepted.length, completed }).toEqual({ accepted: 150, completed: 150 });
+      const adapters = await svc.redis.zcard(`${svc.config.queuePrefix}:t:local:adapters`);
+      expect(adapters).toBe(150); // exactly once in the store
+    } finally {
+      for (const w of workers) w.kill('SIGKILL');
+      await svc.close();
+    }
+  });
+});
+
+describe('an unwritable data dir', () => {
+  it('fails attempts with a clear error, retries, and completes once the disk is back', async () => {
+    const svc = await startTestService({ env: { JOB_ATTEMPTS: '6', JOB_BACKOFF_MS: '150' } });
+    try {
+      mkdirSync(svc.config.dataDir, { recursive: true });
+      const blocker = path.join(svc.config.dataDir, 'tmp');
+      writeFileSync(blocker, 'the disk is "full"');
+      const accepted: string[] = [];
+      await load(svc, 'disk', 10, 5, accepted, []);
+      await sleep(600);
+      const mid = await call(svc.url, 'GET', `/v1/jobs/${accepted[0]}`);
+      expect(mid.body.status).not.toBe('succeeded');
+      expect((await call(svc.url, 'GET', '/v1/adapters')).body.data).toEqual([]); // nothing half-written is visible
+      rmSync(blocker);
+      const completed = await allSucceeded(svc.url, accepted);
+      expect({ accepted: accepted.length, completed }).toEqual({ accepted: 10, completed: 10 });
+    } finally {
+      await svc.close();
+    }
+  });
+});
