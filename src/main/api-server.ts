@@ -1,5 +1,6 @@
 /** Boots the API: registry, stores, queue producer, event subscription, HTTP server. */
 import http from 'node:http';
+import { closeOnce } from './cleanup.js';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
@@ -63,31 +64,20 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
   log.info({ url, models: registry.list().map((m) => m.manifest.id) }, 'API listening');
-  let closing: Promise<void> | undefined;
   return {
     url,
     server,
     stopAccepting: () => {
       readiness.accepting = false;
     },
-    close: () => {
-      closing ??= (async () => {
-        readiness.accepting = false;
-        const steps: [string, () => Promise<unknown>][] = [
-          ['http', () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); setTimeout(() => server.closeAllConnections(), 2000).unref(); })],
-          ['events', () => events.close()],
-          ['queue', () => queue.close()],
-          ['redis', () => redis.quit().catch(() => redis.disconnect())],
-        ];
-        for (const [name, step] of steps) {
-          try {
-            await step();
-          } catch (err) {
-            log.warn({ err, step: name }, 'shutdown step failed');
-          }
-        }
-      })();
-      return closing;
-    },
+    close: closeOnce(log, () => {
+      readiness.accepting = false;
+      return [
+        ['http', () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); setTimeout(() => server.closeAllConnections(), 2000).unref(); })],
+        ['events', () => events.close()],
+        ['queue', () => queue.close()],
+        ['redis', () => redis.quit().catch(() => redis.disconnect())],
+      ];
+    }),
   };
 }

@@ -2,7 +2,7 @@
  * `npm start`: the API, a generate worker and a webhook worker in one process, with the shipped
  * default model; starts a private Redis when none answers. `--role api` runs the API alone.
  */
-import { ConfigError, loadConfig } from '../config/config.js';
+import { loadConfigOrExit } from './cleanup.js';
 import { createLogger } from '../logging/logger.js';
 import { ModelRegistry } from '../models/model-registry.js';
 import { startGenerateWorker } from '../../workers/generate/generate-worker.js';
@@ -14,16 +14,7 @@ import { Metrics } from '../observability/metrics.js';
 
 const role = process.argv.includes('--role') ? process.argv[process.argv.indexOf('--role') + 1] : 'all';
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, { role });
 
 try {

@@ -1,5 +1,6 @@
 /** Cancellation, retries with backoff, and unrecoverable payloads, against real Redis/BullMQ. */
 import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { until } from '../helpers/net.js';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { GENERATE_QUEUE } from '../../src/jobs/queue-names.js';
@@ -8,13 +9,6 @@ import { call, startTestService, waitForJob, type TestService } from '../helpers
 const MODEL = 'fixture-text-tiny';
 const ctx = (text: string) => ({ model: MODEL, input: { context: text } });
 
-async function until(check: () => Promise<boolean>, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('cancel', () => {
   let svc: TestService;

@@ -3,31 +3,16 @@
  * unwritable data dir. Each ends with a count: jobs accepted must equal jobs completed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort, sleep, until } from '../helpers/net.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { call, REPO_ROOT, startTestService, testEnv, waitForJob, type TestService } from '../helpers/test-service.js';
 
 const MODEL = 'fixture-text-tiny';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Posts distinct contexts; returns the ids of the jobs the server accepted (200/202). */
 async function load(svc: { url: string }, tag: string, n: number, concurrency: number, accepted: string[], refused: number[]): Promise<void> {

@@ -3,7 +3,7 @@
  * `start:worker` as separate processes on one Redis; start-up refusals; graceful SIGTERM.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/net.js';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { call, REPO_ROOT, testEnv, waitForJob } from '../helpers/test-service.js';
@@ -11,13 +11,6 @@ import { call, REPO_ROOT, testEnv, waitForJob } from '../helpers/test-service.js
 const START = path.join(REPO_ROOT, 'dist/src/main/start.js');
 const WORKER = path.join(REPO_ROOT, 'dist/workers/generate/main.js');
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 interface Proc {
   child: ChildProcess;

@@ -4,10 +4,10 @@
  * that was acceptable at request time but resolves to loopback at delivery time gets nothing.
  */
 import { jobClient } from '../helpers/job-client.js';
+import { sleep } from '../helpers/net.js';
 import { call, startTestService, type TestService } from '../helpers/test-service.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const receivers: WebhookReceiver[] = [];
 afterAll(async () => {
   for (const r of receivers) await r.close();

@@ -5,22 +5,14 @@
  * generate worker for job.started/progress/succeeded/failed.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { freePort, sleep } from '../helpers/net.js';
 import { assertWebhookConforms } from '../helpers/spec-validator.js';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { jobClient, until } from '../helpers/job-client.js';
 import { call, startTestService, waitForJob, type TestService } from '../helpers/test-service.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const receivers: WebhookReceiver[] = [];
 afterAll(async () => {

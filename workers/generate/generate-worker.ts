@@ -4,6 +4,7 @@
  * to renew locks), writes the adapter atomically and ends every job waiting for it.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { closeOnce } from '../../src/main/cleanup.js';
 import type { Config } from '../../src/config/config.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { generateJobSchema, type GenerateJob } from '../../src/jobs/payloads.js';
@@ -165,28 +166,15 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     maxStalledCount: 2,
   });
   worker.on('error', (err) => log.warn({ err }, 'worker error'));
-  let closing: Promise<void> | undefined;
   return {
     worker,
     pool,
-    close: () => {
-      closing ??= (async () => {
-        const steps: [string, () => Promise<unknown>][] = [
-          // Waits for running jobs; main() bounds the whole shutdown with a timer.
-          ['worker', () => worker.close()],
-          ['batcher', async () => deps.batcher.close()],
-          ['pool', () => pool.close()],
-          ['redis', () => redis.quit().catch(() => redis.disconnect())],
-        ];
-        for (const [name, step] of steps) {
-          try {
-            await step();
-          } catch (err) {
-            log.warn({ err, step: name }, 'shutdown step failed');
-          }
-        }
-      })();
-      return closing;
-    },
+    close: closeOnce(log, () => [
+    // Waits for running jobs; main() bounds the whole shutdown with a timer.
+    ['worker', () => worker.close()],
+    ['batcher', async () => deps.batcher.close()],
+    ['pool', () => pool.close()],
+    ['redis', () => redis.quit().catch(() => redis.disconnect())],
+    ]),
   };
 }

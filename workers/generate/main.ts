@@ -1,5 +1,5 @@
 /** `npm run start:worker`: a generate worker process (any number may share one Redis). */
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfigOrExit } from '../../src/main/cleanup.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { ModelRegistry } from '../../src/models/model-registry.js';
 import { onShutdown } from '../../src/main/shutdown.js';
@@ -7,7 +7,7 @@ import { startGenerateWorker } from './generate-worker.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { serveMetrics } from '../../src/observability/metrics-server.js';
 
-const config = loadConfig();
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, { role: 'worker' });
 try {
   const registry = await ModelRegistry.load({ dirs: config.modelsDirs });

@@ -1,19 +1,10 @@
 /** `npm run start:webhooks`: a webhook worker process (any number may share one Redis). */
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { loadConfigOrExit } from '../../src/main/cleanup.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { onShutdown } from '../../src/main/shutdown.js';
 import { startWebhookWorker } from './webhook-worker.js';
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, { role: 'webhooks' });
 try {
   const worker = await startWebhookWorker(config, log);

@@ -6,6 +6,7 @@
  * attempts and a custom backoff that returns the delay the processor already chose and logged.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { closeOnce } from '../../src/main/cleanup.js';
 import { Webhook } from 'standardwebhooks';
 import type { Config } from '../../src/config/config.js';
 import type { Logger } from '../../src/logging/logger.js';
@@ -153,28 +154,15 @@ export async function startWebhookWorker(config: Readonly<Config>, log: Logger, 
   worker.on('error', (err) => log.warn({ err }, 'webhook worker error'));
   await worker.waitUntilReady();
   dispatcher.start();
-  let closing: Promise<void> | undefined;
   return {
     worker,
     dispatcher,
-    close: () => {
-      closing ??= (async () => {
-        const steps: [string, () => Promise<unknown>][] = [
-          ['dispatcher', () => dispatcher.close()],
-          // Waits for deliveries in flight (each bounded by WEBHOOK_TIMEOUT_MS).
-          ['worker', () => worker.close()],
-          ['queue', () => queue.close()],
-          ['redis', () => redis.quit().catch(() => redis.disconnect())],
-        ];
-        for (const [name, step] of steps) {
-          try {
-            await step();
-          } catch (err) {
-            log.warn({ err, step: name }, 'shutdown step failed');
-          }
-        }
-      })();
-      return closing;
-    },
+    close: closeOnce(log, () => [
+    ['dispatcher', () => dispatcher.close()],
+    // Waits for deliveries in flight (each bounded by WEBHOOK_TIMEOUT_MS).
+    ['worker', () => worker.close()],
+    ['queue', () => queue.close()],
+    ['redis', () => redis.quit().catch(() => redis.disconnect())],
+    ]),
   };
 }

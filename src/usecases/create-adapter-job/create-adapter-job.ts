@@ -4,10 +4,10 @@
  * optionally wait for it to end.
  */
 import { AppError, zodDetails } from '../../errors/app-error.js';
-import { createAdapterRequestSchema, type ResolvedOptions } from '../../jobs/payloads.js';
+import { createAdapterRequestSchema } from '../../jobs/payloads.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import { adapterKey } from '../../store/canonical-hash.js';
-import { checkWebhook, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
+import { checkWebhook, resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
 
 /** Characters per token above which a text cannot fit its token limit (cheap pre-check). */
 const MAX_CHARS_PER_TOKEN = 16;
@@ -48,13 +48,7 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
   }
   if (details.length) throw new AppError('invalid_request', 'The input does not match the model.', { details });
 
-  const format = req.options?.format ?? manifest.formats.default;
-  if (!manifest.formats.supported.includes(format)) {
-    throw new AppError('invalid_request', `Model "${req.model}" writes ${manifest.formats.supported.join(', ')}, not ${format}.`, {
-      details: [{ path: ['options', 'format'], message: `one of ${manifest.formats.supported.join(', ')}` }],
-    });
-  }
-  const options: ResolvedOptions = { dtype: req.options?.dtype ?? 'float32', format };
+  const options = resolveOptions(manifest, req.options);
 
   // The model reads exactly what is hashed: NFC text.
   const input: Record<string, string> = {};

@@ -6,12 +6,12 @@
  * which BullMQ drops when the job ends.
  */
 import { AppError, zodDetails } from '../../errors/app-error.js';
-import { adapterOptionsSchema, metadataSchema, webhookSchema, type ResolvedOptions } from '../../jobs/payloads.js';
+import { adapterOptionsSchema, metadataSchema, webhookSchema } from '../../jobs/payloads.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import { preprocessImage } from '../../conditioning/image-preprocess.js';
 import { adapterKey, sha256Hex } from '../../store/canonical-hash.js';
 import { z } from '../../validation/zod.js';
-import { checkWebhook, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
+import { checkWebhook, resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
 
 export const createPersonalizationJsonSchema = z.strictObject({
   model: z.string().min(1).max(128),
@@ -103,11 +103,7 @@ export async function createPersonalizationJob(
   if (req.images.length < c.min_images || req.images.length > c.max_images) {
     throw new AppError('unprocessable_input', `Model "${req.model}" takes ${c.min_images} to ${c.max_images} images; got ${req.images.length}.`, { details: [{ path: ['images'], message: 'image count' }] });
   }
-  const format = req.options?.format ?? manifest.formats.default;
-  if (!manifest.formats.supported.includes(format)) {
-    throw new AppError('invalid_request', `Model "${req.model}" writes ${manifest.formats.supported.join(', ')}, not ${format}.`, { details: [{ path: ['options', 'format'], message: `one of ${manifest.formats.supported.join(', ')}` }] });
-  }
-  const options: ResolvedOptions = { dtype: req.options?.dtype ?? 'float32', format };
+  const options = resolveOptions(manifest, req.options);
   // Decoded concurrently in libuv's thread pool; the first bad image decides the answer.
   const pixels = await Promise.all(
     req.images.map((bytes, i) => preprocessImage(bytes, { size: c.size, resize: c.resize, background: c.background }, { maxPixels: deps.maxImagePixels, label: `images[${i}]` })),

@@ -4,13 +4,29 @@
  * enqueue the computation, and optionally wait for the job to end.
  */
 import { AppError } from '../../errors/app-error.js';
-import type { GenerateJob } from '../../jobs/payloads.js';
+import type { GenerateJob, ResolvedOptions } from '../../jobs/payloads.js';
+import type { AdapterFormat, Manifest } from '../../models/manifest-schema.js';
+import type { Dtype } from '../../adapters/dtype.js';
 import type { GenerateQueue } from '../../jobs/generate-queue.js';
 import type { JobEvents } from '../../jobs/job-events.js';
 import { canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
 import type { JobStore } from '../../store/job-store.js';
 import { isTerminal, type JobView } from '../../store/job-view.js';
 import type { WebhookUrlGuard } from '../../webhooks/webhook-url-guard.js';
+
+/**
+ * The options an adapter is built with: defaults filled in (so they hash stably), and a format
+ * the model can write.
+ */
+export function resolveOptions(manifest: Manifest, requested: { dtype?: Dtype; format?: AdapterFormat } | undefined): ResolvedOptions {
+  const format = requested?.format ?? manifest.formats.default;
+  if (!manifest.formats.supported.includes(format)) {
+    throw new AppError('invalid_request', `Model "${manifest.id}" writes ${manifest.formats.supported.join(', ')}, not ${format}.`, {
+      details: [{ path: ['options', 'format'], message: `one of ${manifest.formats.supported.join(', ')}` }],
+    });
+  }
+  return { dtype: requested?.dtype ?? 'float32', format };
+}
 
 export interface SubmitDeps {
   jobs: JobStore;
