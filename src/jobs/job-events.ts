@@ -63,15 +63,15 @@ export class JobEvents {
    * right after subscribing (so an event that fired before the subscription is not missed) and
    * again after every event of the job.
    */
-  async waitUntil(tenant: string, jobId: string, ms: number, isDone: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
+  async waitUntil(tenant: string, jobId: string, ms: number, isDone: (event?: JobEvent) => Promise<boolean>, signal?: AbortSignal): Promise<void> {
     let off: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve) => {
         timer = setTimeout(resolve, ms);
         signal?.addEventListener('abort', () => resolve(), { once: true });
-        const check = () => isDone().then((done) => done && resolve(), () => resolve());
-        this.listen(tenant, jobId, () => void check()).then(
+        const check = (event?: JobEvent) => isDone(event).then((done) => done && resolve(), () => resolve());
+        this.listen(tenant, jobId, (event) => void check(event)).then(
           (o) => {
             off = o;
             void check();

@@ -36,10 +36,11 @@ export interface CreateJobInput {
   idempotency?: { keyHash: string; bodyHash: string };
 }
 
-export type CreateJobResult =
+export type CreateJobResult = (
   | { outcome: 'cached'; jobId: string }
   | { outcome: 'queued'; jobId: string; computation: string; createdComputation: boolean }
-  | { outcome: 'existing'; jobId: string };
+  | { outcome: 'existing'; jobId: string }
+) & { /** The record as the create script left it (no second round trip). */ job: JobView };
 
 export interface JobStoreOptions {
   redis: Redis;
@@ -125,9 +126,13 @@ export class JobStore {
     if (outcome === 'conflict') {
       throw new AppError('conflict', 'This Idempotency-Key was already used with a different request body.');
     }
-    if (outcome === 'cached') return { outcome, jobId: id };
-    if (outcome === 'existing') return { outcome, jobId: id };
-    return { outcome: 'queued', jobId: id, computation: reply[2]!, createdComputation: reply[3] === '1' };
+    const flat = reply[reply.length - 1] as unknown as string[];
+    const record: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
+    const job = jobView(record);
+    if (outcome === 'cached') return { outcome, jobId: id, job };
+    if (outcome === 'existing') return { outcome, jobId: id, job };
+    return { outcome: 'queued', jobId: id, computation: reply[2]!, createdComputation: reply[3] === '1', job };
   }
 
   async get(tenant: string, jobId: string): Promise<JobView | undefined> {

@@ -56,7 +56,7 @@ if idemHash ~= '' then
   if prev then
     local p = cjson.decode(prev)
     if p.h ~= idemHash then return {'conflict', p.j} end
-    if redis.call('EXISTS', p.k) == 1 then return {'existing', p.j} end
+    if redis.call('EXISTS', p.k) == 1 then return {'existing', p.j, redis.call('HGETALL', p.k)} end
   end
 end
 local fields = cjson.decode(fieldsJson)
@@ -89,6 +89,7 @@ if idemHash ~= '' then
   redis.call('SET', KEYS[5], cjson.encode({h = idemHash, j = jobId, k = KEYS[2]}), 'EX', idemTtl)
 end
 announce(channel, KEYS[6], tenant, jobId, KEYS[2], fields.status == 'succeeded' and 'job.succeeded' or 'job.queued')
+table.insert(result, redis.call('HGETALL', KEYS[2]))
 return result
 `;
 

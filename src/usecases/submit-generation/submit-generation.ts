@@ -11,7 +11,7 @@ import type { GenerateQueue } from '../../jobs/generate-queue.js';
 import type { JobEvents } from '../../jobs/job-events.js';
 import { canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
 import type { JobStore } from '../../store/job-store.js';
-import { isTerminal, type JobView } from '../../store/job-view.js';
+import { isTerminal, jobView, type JobView } from '../../store/job-view.js';
 import type { WebhookUrlGuard } from '../../webhooks/webhook-url-guard.js';
 
 /**
@@ -95,12 +95,13 @@ export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Pr
     // between creating the computation and enqueueing it is repaired by the next identical request.
     await deps.queue.enqueue(cmd.payload(created.computation), cmd.removeOnFail ? { removeOnFail: true } : {});
   }
-  let job = await deps.jobs.get(cmd.tenant, created.jobId);
-  if (!job) throw new Error(`job ${created.jobId} vanished right after it was created`);
+  let job = created.job;
   if (!isTerminal(job.status) && cmd.waitSeconds) {
-    await deps.events.waitUntil(cmd.tenant, job.id, cmd.waitSeconds * 1000, async () => {
-      job = (await deps.jobs.get(cmd.tenant, created.jobId)) ?? job;
-      return isTerminal(job!.status);
+    await deps.events.waitUntil(cmd.tenant, job.id, cmd.waitSeconds * 1000, async (event) => {
+      // An event carries the record as its script left it: no read needed. The first check
+      // (right after subscribing) reads, so an end that came before the subscription counts.
+      job = event?.record.id ? jobView(event.record) : ((await deps.jobs.get(cmd.tenant, created.jobId)) ?? job);
+      return isTerminal(job.status);
     }, cmd.signal);
   }
   return { job, status: isTerminal(job.status) ? 200 : 202, outcome: created.outcome };
