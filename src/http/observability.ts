@@ -11,13 +11,14 @@ export function requestLogging(log: Logger): RequestHandler {
   return pinoHttp({
     logger: log,
     genReqId: (req) => (req as unknown as { id: string }).id,
-    customAttributeKeys: { reqId: 'requestId' },
     // The job a request created or read, so one job can be followed from POST to worker to webhook.
-    customProps: (_req, res) => {
+    customProps: (req, res) => {
       const jobId = (res as unknown as { locals?: { jobId?: string } }).locals?.jobId;
-      return jobId ? { jobId } : {};
+      return { requestId: (req as unknown as { id: string }).id, ...(jobId ? { jobId } : {}) };
     },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    // Probes and scrapes would drown the lines that matter.
+    autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes((req.url ?? '').split('?')[0]!) },
     serializers: {
       req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),

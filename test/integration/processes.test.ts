@@ -62,6 +62,10 @@ describe('processes', () => {
       proc.child.kill('SIGTERM');
       expect(await proc.exit).toBe(0);
       expect(proc.output()).toMatch(/shutdown complete/);
+      // One job can be followed through the JSON logs: the request line, then the worker's.
+      const lines = proc.output().split('\n').filter((l) => l.includes(r.body.id)).map((l) => JSON.parse(l));
+      expect(lines.some((l) => l.requestId && l.jobId === r.body.id && l.req?.url === '/v1/adapters')).toBe(true);
+      expect(lines.some((l) => Array.isArray(l.jobs) && l.jobs.includes(r.body.id) && l.adapterId === r.body.adapter_id)).toBe(true);
       const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
       const status = await redis.hget(`${env.QUEUE_PREFIX}:t:local:job:${late.body.id}`, 'status');
       await redis.quit();
