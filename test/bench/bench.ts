@@ -59,6 +59,29 @@ for (const b of [1, 8, 32]) {
 await session.release();
 results.raw_forward_ms = raw;
 
+// Session options, measured (the inference threads use the winner: intra-op 1, 'all', arena on).
+const options: Record<string, number> = {};
+{
+  const rowsIds = texts(8, 'opt').map((t) => ({ [field]: model.tokenizer!.encode(t) }));
+  const feedsOf = () => Object.fromEntries(Object.entries(buildTextFeeds(model.manifest, rowsIds)).map(([k, v]) => [k, new ort.Tensor(v.type as 'int64', v.data as BigInt64Array, v.dims)]));
+  for (const [name, opts] of [
+    ['intra 1, all, arena', { intraOpNumThreads: 1, graphOptimizationLevel: 'all', enableCpuMemArena: true }],
+    ['intra 2, all, arena', { intraOpNumThreads: 2, graphOptimizationLevel: 'all', enableCpuMemArena: true }],
+    ['intra 1, basic, arena', { intraOpNumThreads: 1, graphOptimizationLevel: 'basic', enableCpuMemArena: true }],
+    ['intra 1, all, no arena', { intraOpNumThreads: 1, graphOptimizationLevel: 'all', enableCpuMemArena: false }],
+  ] as const) {
+    const s2 = await ort.InferenceSession.create(model.generatorPath, { executionProviders: ['cpu'], interOpNumThreads: 1, ...opts });
+    const feeds = feedsOf();
+    await s2.run(feeds);
+    const times: number[] = [];
+    for (let i = 0; i < REPEATS * 4; i++) times.push((await timed(() => s2.run(feeds)))[0]);
+    options[name] = median(times);
+    report(`session options ${name} (batch 8)`, ms(median(times)));
+    await s2.release();
+  }
+}
+results.session_options_ms = options;
+
 async function withService<T>(env: Record<string, string>, fn: (svc: TestService) => Promise<T>, worker = true): Promise<T> {
   const svc = await startTestService({ env: { MODELS_DIR: modelsDir, LOG_LEVEL: 'silent', ...env }, worker });
   try {
