@@ -16,6 +16,7 @@ export const SAFETENSORS_DTYPE: Record<Dtype, 'F32' | 'F16' | 'BF16'> = {
 
 export const DTYPE_BYTES: Record<Dtype, number> = { float32: 4, float16: 2, bfloat16: 2 };
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -78,6 +79,8 @@ export function bfloat16BitsToFloat32(b: number): number {
  */
 export function encodeTensor(values: Float32Array, dtype: Dtype): Uint8Array {
   if (dtype === 'float32') {
+    // A Float32Array already holds little-endian bytes on little-endian hosts: copy them whole.
+    if (LITTLE_ENDIAN) return new Uint8Array(values.slice().buffer);
     const out = new Uint8Array(values.length * 4);
     const view = new DataView(out.buffer);
     for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true);

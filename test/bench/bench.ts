@@ -83,7 +83,7 @@ const options: Record<string, number> = {};
 results.session_options_ms = options;
 
 async function withService<T>(env: Record<string, string>, fn: (svc: TestService) => Promise<T>, worker = true): Promise<T> {
-  const svc = await startTestService({ env: { MODELS_DIR: modelsDir, LOG_LEVEL: 'silent', ...env }, worker });
+  const svc = await startTestService({ env: { MODELS_DIR: modelsDir, LOG_LEVEL: 'silent', RATE_LIMIT_RPS: '0', ...env }, worker });
   try {
     return await fn(svc);
   } finally {
@@ -147,7 +147,7 @@ await withService({ BATCH_MAX_SIZE: '32', BATCH_MAX_WAIT_MS: '2', WORKER_CONCURR
 
 // 3. Throughput at a queue depth: DEPTH jobs wait in a paused queue, ready workers drain them.
 async function drain(batch: number, workers: number, salt: string): Promise<number> {
-  const env = testEnv({ MODELS_DIR: modelsDir, LOG_LEVEL: 'silent', BATCH_MAX_SIZE: String(batch), WORKER_CONCURRENCY: String(Math.max(64, batch * 2)) });
+  const env = testEnv({ MODELS_DIR: modelsDir, LOG_LEVEL: 'silent', RATE_LIMIT_RPS: '0', BATCH_MAX_SIZE: String(batch), WORKER_CONCURRENCY: String(Math.max(64, batch * 2)) });
   const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
   const svc = await startTestService({ env: clean, worker: false });
   const queue = new Queue(GENERATE_QUEUE, { connection: svc.redis, prefix: svc.config.queuePrefix });
@@ -161,6 +161,8 @@ async function drain(batch: number, workers: number, salt: string): Promise<numb
       await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('generate worker ready') && resolve()));
     }
     const replies = await Promise.all(texts(DEPTH, salt).map((t) => call(svc.url, 'POST', '/v1/adapters', { model: modelId, input: { [field]: t } })));
+    const refused = replies.find((r) => r.status !== 202);
+    if (refused) throw new Error(`a queued POST answered ${refused.status}: ${JSON.stringify(refused.body)}`);
     const t0 = performance.now();
     await queue.resume();
     for (const r of replies) await waitForJob(svc.url, r.body.id, 120000);
