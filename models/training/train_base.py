@@ -78,6 +78,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "base.pt"))
+    ap.add_argument("--init", default="", help="continue from this checkpoint (phase 2)")
+    ap.add_argument("--warmup", type=int, default=100)
     args = ap.parse_args()
     common.setup(seed=args.seed)
     t = common.get_tok()
@@ -86,10 +88,13 @@ def main():
     mem = pools["mem_train"] + pools["mem_val"] + pools["mem_test"]
     cfg = lm.Cfg(vocab=t.size)
     model = lm.TinyLM(cfg)
+    if args.init:
+        model.load_state_dict(torch.load(args.init)["state"])
+        print("initialised from", args.init, flush=True)
     print("params", sum(p.numel() for p in model.parameters()), flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
     rng = random.Random(args.seed)
-    warm = 100
+    warm = args.warmup
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
         0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
     t0 = time.time()
