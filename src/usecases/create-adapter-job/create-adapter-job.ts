@@ -6,8 +6,7 @@
 import { AppError, zodDetails } from '../../errors/app-error.js';
 import { createAdapterRequestSchema } from '../../jobs/payloads.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
-import { adapterKey } from '../../store/canonical-hash.js';
-import { checkWebhook, resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
+import { resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
 
 /** Characters per token above which a text cannot fit its token limit (cheap pre-check). */
 const MAX_CHARS_PER_TOKEN = 16;
@@ -66,26 +65,15 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
     input[name] = normalized;
   }
 
-  const webhook = await checkWebhook(deps.webhookGuard, req.webhook, ['webhook', 'url']);
-  const adapterId = `ad_${adapterKey({ tenant: cmd.tenant, modelId: manifest.id, modelSha256: manifest.sha256, input, options })}`;
   return submitGeneration(deps, {
     tenant: cmd.tenant,
-    adapterId,
-    kind: 'text',
+    manifest,
+    options,
+    hashInput: input,
+    condition: { kind: 'text', input },
     metadata: req.metadata ?? {},
-    webhook,
+    webhook: req.webhook,
     idempotency: cmd.idempotencyKey ? { key: cmd.idempotencyKey, body: cmd.body } : undefined,
-    payload: (computation) => ({
-      v: 1,
-      tenant: cmd.tenant,
-      adapter_id: adapterId,
-      computation,
-      model: manifest.id,
-      model_sha256: manifest.sha256,
-      kind: 'text',
-      input,
-      options,
-    }),
     waitSeconds: cmd.waitSeconds,
     signal: cmd.signal,
   });

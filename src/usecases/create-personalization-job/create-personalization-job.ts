@@ -9,9 +9,9 @@ import { AppError, zodDetails } from '../../errors/app-error.js';
 import { adapterOptionsSchema, metadataSchema, webhookSchema } from '../../jobs/payloads.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import { preprocessImage } from '../../conditioning/image-preprocess.js';
-import { adapterKey, sha256Hex } from '../../store/canonical-hash.js';
+import { sha256Hex } from '../../store/canonical-hash.js';
 import { z } from '../../validation/zod.js';
-import { checkWebhook, resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
+import { resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
 
 export const createPersonalizationJsonSchema = z.strictObject({
   model: z.string().min(1).max(128),
@@ -108,29 +108,16 @@ export async function createPersonalizationJob(
   const pixels = await Promise.all(
     req.images.map((bytes, i) => preprocessImage(bytes, { size: c.size, resize: c.resize, background: c.background }, { maxPixels: deps.maxImagePixels, label: `images[${i}]` })),
   );
-  const webhook = await checkWebhook(deps.webhookGuard, req.webhook, ['webhook', 'url']);
-  const input = { images: pixels.map((p) => sha256Hex(p)).join(',') };
-  const adapterId = `ad_${adapterKey({ tenant: cmd.tenant, modelId: manifest.id, modelSha256: manifest.sha256, input, options })}`;
   return submitGeneration(deps, {
     tenant: cmd.tenant,
-    adapterId,
-    kind: 'images',
+    manifest,
+    options,
+    hashInput: { images: pixels.map((p) => sha256Hex(p)).join(',') },
+    condition: { kind: 'images', images: pixels.map((p) => Buffer.from(p).toString('base64')), size: c.size },
     metadata: req.metadata ?? {},
-    webhook,
+    webhook: req.webhook,
     idempotency: cmd.idempotency,
     removeOnFail: true,
-    payload: (computation) => ({
-      v: 1,
-      tenant: cmd.tenant,
-      adapter_id: adapterId,
-      computation,
-      model: manifest.id,
-      model_sha256: manifest.sha256,
-      kind: 'images',
-      images: pixels.map((p) => Buffer.from(p).toString('base64')),
-      size: c.size,
-      options,
-    }),
     waitSeconds: cmd.waitSeconds,
     signal: cmd.signal,
   });

@@ -9,7 +9,7 @@ import type { AdapterFormat, Manifest } from '../../models/manifest-schema.js';
 import type { Dtype } from '../../adapters/dtype.js';
 import type { GenerateQueue } from '../../jobs/generate-queue.js';
 import type { JobEvents } from '../../jobs/job-events.js';
-import { canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
+import { adapterKey, canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
 import type { JobStore } from '../../store/job-store.js';
 import { isTerminal, jobView, type JobView } from '../../store/job-view.js';
 import type { WebhookUrlGuard } from '../../webhooks/webhook-url-guard.js';
@@ -55,17 +55,24 @@ export async function checkWebhook<W extends Webhook>(guard: WebhookUrlGuard, we
   return checked.ok ? { ...webhook, url: checked.target.url.href } : webhook;
 }
 
+/** The kind-specific part of a generate payload. */
+export type ConditionPayload =
+  | { kind: 'text'; input: Record<string, string> }
+  | { kind: 'images'; images: string[]; size: [number, number] };
+
 export interface SubmitCommand {
   tenant: string;
-  adapterId: string;
-  kind: 'text' | 'images';
+  manifest: Manifest;
+  options: ResolvedOptions;
+  /** What identifies the condition in the adapter's content address (text, or pixel hashes). */
+  hashInput: Record<string, string>;
+  condition: ConditionPayload;
   metadata: Record<string, string>;
+  /** Checked here (SSRF guard) before anything is stored. */
   webhook?: Webhook;
   /** The client's key and the body it came with (hashed canonically). */
   idempotency?: { key: string; body: unknown };
-  /** Builds the queue payload once the computation id is known. */
-  payload: (computation: string) => GenerateJob;
-  /** Extra BullMQ options for this computation (e.g. image jobs never linger after failing). */
+  /** Image jobs never linger in BullMQ after failing: their payload holds the subject's pixels. */
   removeOnFail?: boolean;
   waitSeconds?: number;
   signal?: AbortSignal;
@@ -80,20 +87,32 @@ export interface SubmitResult {
 }
 
 export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Promise<SubmitResult> {
-  const payload0 = cmd.payload('0'.repeat(40));
+  const { manifest, options, tenant } = cmd;
+  const webhook = await checkWebhook(deps.webhookGuard, cmd.webhook, ['webhook', 'url']);
+  const adapterId = `ad_${adapterKey({ tenant, modelId: manifest.id, modelSha256: manifest.sha256, input: cmd.hashInput, options })}`;
+  const payload = (computation: string): GenerateJob => ({
+    v: 1,
+    tenant,
+    adapter_id: adapterId,
+    computation,
+    model: manifest.id,
+    model_sha256: manifest.sha256,
+    options,
+    ...cmd.condition,
+  });
   const created = await deps.jobs.create({
-    tenant: cmd.tenant,
-    kind: cmd.kind,
-    model: payload0.model,
-    adapterId: cmd.adapterId,
+    tenant,
+    kind: cmd.condition.kind,
+    model: manifest.id,
+    adapterId,
     metadata: cmd.metadata,
-    webhook: cmd.webhook,
+    webhook,
     idempotency: cmd.idempotency ? { keyHash: sha256Hex(cmd.idempotency.key), bodyHash: sha256Hex(canonicalJson(cmd.idempotency.body)) } : undefined,
   });
   if (created.outcome === 'queued') {
     // Every joiner re-adds the same BullMQ id (a no-op when it exists), so a producer that died
     // between creating the computation and enqueueing it is repaired by the next identical request.
-    await deps.queue.enqueue(cmd.payload(created.computation), cmd.removeOnFail ? { removeOnFail: true } : {});
+    await deps.queue.enqueue(payload(created.computation), cmd.removeOnFail ? { removeOnFail: true } : {});
   }
   let job = created.job;
   if (!isTerminal(job.status) && cmd.waitSeconds) {
