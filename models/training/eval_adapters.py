@@ -79,7 +79,11 @@ def main():
         preds[name] = p
         ems = [common.em(a, g) for a, g in zip(p, golds)]
         f1s = [common.f1(a, g) for a, g in zip(p, golds)]
-        rows[name] = {"em": common.bootstrap(ems), "f1": common.bootstrap(f1s), "secs": secs}
+        by = {}
+        for (it, qa), e in zip(flat, ems):
+            by.setdefault(qa["attr"], []).append(e)
+        rows[name] = {"em": common.bootstrap(ems), "f1": common.bootstrap(f1s), "secs": secs,
+                      "em_by_attr": {k: round(sum(v) / len(v), 3) for k, v in sorted(by.items())}}
         print(name, json.dumps(rows[name]), flush=True)
 
     closed = [t.encode(common.closed_prompt(qa["question"])) for _, qa in flat]

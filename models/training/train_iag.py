@@ -48,6 +48,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval_every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "iag.pt"))
+    ap.add_argument("--stop_after", type=int, default=0,
+                    help="stop after this many steps (the lr schedule still assumes --steps)")
     args = ap.parse_args()
     common.setup(seed=args.seed)
     t = common.get_tok()
@@ -96,6 +98,8 @@ def main():
                 torch.save({"args": vars(args), "groups": GROUPS, "step": step, "val_em": v,
                             "state": {k: p.detach().clone() for k, p in hn.named_parameters()
                                       if not k.startswith("base.")}}, args.out)
+        if args.stop_after and step >= args.stop_after:
+            break
     print("done", time.time() - t0, "best val_em", best, flush=True)
 
 

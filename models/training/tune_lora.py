@@ -13,6 +13,7 @@ def main():
     ap.add_argument("--model", required=True, choices=list(SPECS))
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--lrs", default="1e-3,3e-3,1e-2,3e-2,1e-1")
+    ap.add_argument("--merge", action="store_true", help="merge with the existing grid")
     args = ap.parse_args()
     common.setup()
     t = common.get_tok()
@@ -31,10 +32,17 @@ def main():
                 ems[k] += closed_book_em_with(base, t, it, snaps[k][0])
         grid[lr] = {k: sum(v) / len(v) for k, v in ems.items()}
         print(lr, grid[lr], flush=True)
+    # merge with an earlier grid on the same validation items (--merge), then pick the best
+    path = os.path.join(common.CKPT, f"lora_lr_{args.model}.json")
+    if args.merge and os.path.exists(path):
+        old = json.load(open(path))
+        if old.get("n_entities") == len(items) and old.get("tuned_on") == spec["val_pool"]:
+            for lr, v in old["grid"].items():
+                grid.setdefault(float(lr), {int(k): x for k, x in v.items()})
     best = {str(k): max(grid, key=lambda lr: (grid[lr][k], -lr)) for k in (10, 100)}
     res = {"optimizer": "Adam", "tuned_on": spec["val_pool"], "n_entities": len(items), **best,
-           "grid": {str(lr): v for lr, v in grid.items()}}
-    json.dump(res, open(os.path.join(common.CKPT, f"lora_lr_{args.model}.json"), "w"), indent=1)
+           "grid": {str(lr): grid[lr] for lr in sorted(grid)}}
+    json.dump(res, open(path, "w"), indent=1)
     print(res)
 
 if __name__ == "__main__":
