@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval_every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "ga.pt"))
+    ap.add_argument("--init", default="", help="continue from this generator checkpoint")
+    ap.add_argument("--warmup", type=int, default=100)
     args = ap.parse_args()
     common.setup(seed=args.seed)
     t = common.get_tok()
@@ -59,10 +61,13 @@ def main():
     forbidden = data.heldout_names(pools)
     base = common.load_base()
     gen = hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm)
+    if args.init:
+        gen.load_state_dict(torch.load(args.init)["state"], strict=False)
+        print("initialised from", args.init, flush=True)
     params = [p for n, p in gen.named_parameters() if not n.startswith("base.")]
     print("generator params", sum(p.numel() for p in params), flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
-    warm = 100
+    warm = args.warmup
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
         0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
     val = common.eval_set("ga_val", pools, seed=99)[:60]
