@@ -5,33 +5,9 @@
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../models/model-registry.js';
-import { readSafetensors } from '../adapters/safetensors.js';
-import { decodeTensor, type Dtype } from '../adapters/dtype.js';
+import { loraFeeds, zeroLora, type GroupLora } from './read-adapter.js';
 
-/** LoRA tensors for base.onnx: per group, A [n, r, in] and B [n, out, r] of one adapter. */
-export type GroupLora = Record<string, { a: Float32Array; b: Float32Array }>;
-
-const ST_DTYPE: Record<string, Dtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
-
-/** Reads a PEFT `adapter_model.safetensors` back into base.onnx's per-group layout. */
-export function loraFromPeftSafetensors(model: LoadedModel, bytes: Uint8Array): GroupLora {
-  const st = readSafetensors(bytes);
-  const { r } = model.manifest.lora;
-  const out: GroupLora = {};
-  for (const g of model.manifest.groups) {
-    const a = new Float32Array(g.modules.length * r * g.in);
-    const b = new Float32Array(g.modules.length * g.out * r);
-    g.modules.forEach((m, i) => {
-      const ta = st.tensors[`base_model.model.${m}.lora_A.weight`];
-      const tb = st.tensors[`base_model.model.${m}.lora_B.weight`];
-      if (!ta || !tb) throw new Error(`adapter lacks ${m}`);
-      a.set(decodeTensor(ta.data, ST_DTYPE[ta.dtype]!), i * r * g.in);
-      b.set(decodeTensor(tb.data, ST_DTYPE[tb.dtype]!), i * g.out * r);
-    });
-    out[g.name] = { a, b };
-  }
-  return out;
-}
+export type { GroupLora } from './read-adapter.js';
 
 export class BaseLm {
   private constructor(
@@ -51,10 +27,7 @@ export class BaseLm {
 
   /** An all-zero adapter: the base model itself. */
   zeroLora(): GroupLora {
-    const { r } = this.model.manifest.lora;
-    return Object.fromEntries(
-      this.model.manifest.groups.map((g) => [g.name, { a: new Float32Array(g.modules.length * r * g.in), b: new Float32Array(g.modules.length * g.out * r) }]),
-    );
+    return zeroLora(this.model.manifest);
   }
 
   /**
@@ -64,20 +37,8 @@ export class BaseLm {
   async greedy(prompts: number[][], loras: GroupLora[], maxNew: number, eos: number): Promise<number[][]> {
     const m = this.model.manifest;
     const pad = m.pad_token_id ?? 0;
-    const { r } = m.lora;
     const n = prompts.length;
-    const loraFeeds: Record<string, ort.Tensor> = {};
-    for (const g of m.groups) {
-      const k = g.modules.length;
-      const a = new Float32Array(n * k * r * g.in);
-      const b = new Float32Array(n * k * g.out * r);
-      loras.forEach((l, i) => {
-        a.set(l[g.name]!.a, i * k * r * g.in);
-        b.set(l[g.name]!.b, i * k * g.out * r);
-      });
-      loraFeeds[g.output_a] = new ort.Tensor('float32', a, [n, k, r, g.in]);
-      loraFeeds[g.output_b] = new ort.Tensor('float32', b, [n, k, g.out, r]);
-    }
+    const feeds = loraFeeds(m, loras);
     const seqs = prompts.map((p) => [...p]);
     const outs: number[][] = prompts.map(() => []);
     const done = prompts.map(() => false);
@@ -92,7 +53,7 @@ export class BaseLm {
       const res = await this.session.run({
         input_ids: new ort.Tensor('int64', ids, [n, width]),
         attention_mask: new ort.Tensor('int64', mask, [n, width]),
-        ...loraFeeds,
+        ...feeds,
       });
       const logits = res.logits!;
       const vocab = logits.dims[2]!;

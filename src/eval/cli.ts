@@ -1,8 +1,10 @@
 /**
- * `npm run eval -- --model <id> [--quick] [--sample FILE] [--json OUT] [--finetune]`
- * Reproduces a model card's table on the model's held-out `eval-sample.json` through the
- * service's code path. `--finetune` also runs the PyTorch script that measures the LoRA
- * fine-tuning baselines (they need autograd; Debian's python3-torch must be installed).
+ * `npm run eval -- --model <id> [--quick] [--sample FILE] [--json OUT] [--grid PNG] [--finetune]`
+ * Reproduces a model card's table on the model's held-out sample through the service's code
+ * path: text models on `eval-sample.json`, image models on `eval/subjects.json` (with `--grid`,
+ * a PNG of conditioning | base samples | adapted samples per subject). `--finetune` also runs
+ * the PyTorch script that measures the LoRA fine-tuning baselines (they need autograd; Debian's
+ * python3-torch must be installed).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { loadConfig } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { ModelRegistry } from '../models/model-registry.js';
 import { evaluateModel, formatTable, type EvalItem } from './evaluate-model.js';
+import { runImageEval } from './image-eval-cli.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,6 +22,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     sample: { type: 'string' },
     json: { type: 'string' },
+    grid: { type: 'string' },
     finetune: { type: 'boolean', default: false },
   },
 });
@@ -31,16 +35,21 @@ if (!model) {
   process.stderr.write(`no model "${id}" (have: ${registry.list().map((m) => m.manifest.id).join(', ')})\n`);
   process.exit(2);
 }
-const sampleFile = values.sample ?? path.join(model.dir, 'eval-sample.json');
-const sample = JSON.parse(readFileSync(sampleFile, 'utf8')) as { items: EvalItem[] };
-const items = values.quick ? sample.items.slice(0, 60) : sample.items;
-const t0 = Date.now();
-const result = await evaluateModel(model, items, log);
-console.log(formatTable(result));
-console.log(`\n(${((Date.now() - t0) / 1000).toFixed(1)} s; sample ${path.relative(process.cwd(), sampleFile)})`);
-if (values.json) writeFileSync(values.json, JSON.stringify({ ...result, rows: result.rows.map(({ predictions: _p, ...r }) => r) }, null, 2));
+if (model.manifest.condition.kind === 'images') {
+  await runImageEval(model, log, { quick: values.quick, json: values.json, grid: values.grid });
+} else {
+  const sampleFile = values.sample ?? path.join(model.dir, 'eval-sample.json');
+  const sample = JSON.parse(readFileSync(sampleFile, 'utf8')) as { items: EvalItem[] };
+  const items = values.quick ? sample.items.slice(0, 60) : sample.items;
+  const t0 = Date.now();
+  const result = await evaluateModel(model, items, log);
+  console.log(formatTable(result));
+  console.log(`\n(${((Date.now() - t0) / 1000).toFixed(1)} s; sample ${path.relative(process.cwd(), sampleFile)})`);
+  if (values.json) writeFileSync(values.json, JSON.stringify({ ...result, rows: result.rows.map(({ predictions: _p, ...r }) => r) }, null, 2));
+}
 if (values.finetune) {
-  const script = path.join(config.modelsDirs[0]!, 'training', 'eval_adapters.py');
-  const r = spawnSync('/usr/bin/python3', [script, '--model', id, ...(values.quick ? ['--quick'] : [])], { stdio: 'inherit' });
+  const script = path.join(config.modelsDirs[0]!, 'training', model.manifest.condition.kind === 'images' ? 'eval_personalize.py' : 'eval_adapters.py');
+  const args = model.manifest.condition.kind === 'images' ? [] : ['--model', id];
+  const r = spawnSync('/usr/bin/python3', [script, ...args, ...(values.quick ? ['--quick'] : [])], { stdio: 'inherit' });
   process.exitCode = r.status ?? 1;
 }

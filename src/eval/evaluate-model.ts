@@ -8,8 +8,9 @@ import { InferencePool } from '../inference/inference-pool.js';
 import type { Logger } from '../logging/logger.js';
 import type { LoadedModel } from '../models/model-registry.js';
 import type { Dtype } from '../adapters/dtype.js';
-import { BaseLm, loraFromPeftSafetensors, type GroupLora } from './base-lm.js';
-import { bootstrap, exactMatch, tokenF1 } from './metrics.js';
+import { BaseLm } from './base-lm.js';
+import { loraFromSafetensors, type GroupLora } from './read-adapter.js';
+import { bootstrap, exactMatch, median, tokenF1 } from './metrics.js';
 
 export interface EvalItem {
   context: string;
@@ -38,11 +39,6 @@ export interface EvalResult {
 }
 
 const fill = (template: string, values: Record<string, string>) => template.replace(/\{(\w+)\}/g, (_, k: string) => values[k] ?? '');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: Logger, opts: { dtype?: Dtype; batch?: number } = {}): Promise<EvalResult> {
   const m = model.manifest;
@@ -108,7 +104,7 @@ export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: 
       const r = results[0]!;
       if (!r.ok) throw new Error(`generation failed: ${r.error.message}`);
       const st = r.files.find((f) => f.name === 'adapter_model.safetensors')!;
-      adapters.set(condition, loraFromPeftSafetensors(model, new Uint8Array(st.data)));
+      adapters.set(condition, loraFromSafetensors(model, new Uint8Array(st.data), 'peft'));
     }
   } finally {
     await pool.close();

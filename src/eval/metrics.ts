@@ -47,3 +47,9 @@ export function bootstrap(values: number[], resamples = 2000, seed = 1): { mean:
   means.sort((a, b) => a - b);
   return { mean, lo: means[Math.floor(0.025 * resamples)]!, hi: means[Math.ceil(0.975 * resamples) - 1]! };
 }
+
+/** The median of a non-empty list. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}

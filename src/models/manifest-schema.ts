@@ -91,6 +91,20 @@ export const manifestSchema = z
         prompts: z.record(z.string(), z.string()).optional(),
         eos_token_id: z.number().int().min(0).optional(),
         max_new_tokens: z.number().int().positive().optional(),
+        /** Diffusion bases: how base.onnx is sampled (see docs/models.md). */
+        diffusion: z
+          .strictObject({
+            /** x_t = (1 − t)·x0 + t·noise, base.onnx predicts noise − x0; Euler from t = 1 to 0. */
+            objective: z.literal('rectified-flow'),
+            steps: z.number().int().positive().max(1000),
+            guidance: z.number().min(0).default(1),
+            size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+            /** Class-prompt names by class_labels index. */
+            classes: z.array(z.string().min(1)).min(1),
+            /** The unconditional class index (classifier-free guidance). */
+            null_class: z.number().int().min(0),
+          })
+          .optional(),
       })
       .optional(),
   })

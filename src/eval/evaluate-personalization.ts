@@ -1,0 +1,212 @@
+/**
+ * Evaluates a shipped image hypernetwork through the service's own code path: each held-out
+ * subject's PNGs go through the API's preprocessing (sharp), the worker's inference threads
+ * (generator forward, slicing, diffusers safetensors writer); the written file is read back and
+ * applied through `base.onnx`; the samples are scored by the attribute classifier shipped in
+ * `eval/`. Base and adapted samples start from the same seeded noise.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { preprocessImage } from '../conditioning/image-preprocess.js';
+import { InferencePool } from '../inference/inference-pool.js';
+import type { Logger } from '../logging/logger.js';
+import type { LoadedModel } from '../models/model-registry.js';
+import { AttributeClassifier, meanCosine, type Attributes } from './attribute-classifier.js';
+import { BaseUnet } from './base-unet.js';
+import { bootstrap, median } from './metrics.js';
+import { loraFromSafetensors, type GroupLora } from './read-adapter.js';
+import { gaussianNoise } from './seeded-noise.js';
+
+export interface EvalSubject {
+  id: string;
+  shape: string;
+  colour: string;
+  pattern: string;
+  images: string[];
+  heldout: string[];
+}
+
+export interface EvalSubjects {
+  classifier: string;
+  classes: string[];
+  colours: string[];
+  patterns: string[];
+  samples_per_subject: number;
+  subjects: EvalSubject[];
+  /** PyTorch's adapter for subjects[0] (all its images): leading values of one module's A and B. */
+  reference?: { module: string; lora_A_first: number[]; lora_B_first: number[] };
+}
+
+type Ci = { mean: number; lo: number; hi: number };
+export const IMAGE_METRICS = ['match', 'shape', 'colour', 'pattern', 'similarity'] as const;
+type Scores = Record<(typeof IMAGE_METRICS)[number], number>;
+
+export interface ImageEvalRow {
+  name: string;
+  source: 'typescript' | 'pytorch';
+  metrics: Record<(typeof IMAGE_METRICS)[number], Ci>;
+  /** Median milliseconds to produce one adapter. */
+  msPerAdapter?: number;
+  forwardMs?: number;
+}
+
+export interface ImageEvalResult {
+  model: string;
+  subjects: number;
+  samplesPerSubject: number;
+  rows: ImageEvalRow[];
+  /** Images of the grid: per subject, conditioning | base samples | adapted samples. */
+  grid: { rgb: Uint8Array; width: number; height: number };
+}
+
+/** Loads `eval/subjects.json` of an image model. */
+export function loadEvalSubjects(model: LoadedModel): EvalSubjects {
+  return JSON.parse(readFileSync(path.join(model.dir, 'eval', 'subjects.json'), 'utf8')) as EvalSubjects;
+}
+
+function scoreSubject(samples: Attributes[], heldout: Attributes[], want: { shape: number; colour: number; pattern: number }): Scores {
+  const frac = (f: (a: Attributes) => boolean) => samples.filter(f).length / samples.length;
+  return {
+    match: frac((a) => a.shape === want.shape && a.colour === want.colour && a.pattern === want.pattern),
+    shape: frac((a) => a.shape === want.shape),
+    colour: frac((a) => a.colour === want.colour),
+    pattern: frac((a) => a.pattern === want.pattern),
+    similarity: meanCosine(samples.map((a) => a.features), heldout.map((a) => a.features)),
+  };
+}
+
+/** [H, W, 3] uint8 → [3, H, W] in [0, 1]. */
+function toChw(rgb: Uint8Array, plane: number): Float32Array {
+  const out = new Float32Array(3 * plane);
+  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = rgb[p * 3 + c]! / 255;
+  return out;
+}
+
+export async function evaluatePersonalization(model: LoadedModel, log: Logger, opts: { subjects?: number; batch?: number } = {}): Promise<ImageEvalResult> {
+  const m = model.manifest;
+  const c = m.condition;
+  if (c.kind !== 'images' || !m.base?.diffusion) throw new Error(`${m.id} is not an evaluable image model`);
+  const spec = loadEvalSubjects(model);
+  const subjects = spec.subjects.slice(0, opts.subjects ?? spec.subjects.length);
+  const S = spec.samples_per_subject;
+  const [h, w] = c.size;
+  const plane = h * w;
+  const read = (file: string, label: string) =>
+    preprocessImage(readFileSync(path.join(model.dir, 'eval', file)), { size: c.size, resize: c.resize, background: c.background }, { maxPixels: 40e6, label });
+
+  const pool = new InferencePool({
+    threads: 1,
+    log,
+    init: { models: [{ id: m.id, generatorPath: model.generatorPath, tokenizerPath: null, manifest: m }], executionProviders: ['cpu'], intraOpThreads: 2 },
+  });
+  const adapters: GroupLora[] = [];
+  const totalMs: number[] = [];
+  const forwardMs: number[] = [];
+  const condRgb: Uint8Array[][] = [];
+  try {
+    await pool.ready();
+    for (const s of subjects) {
+      const rgb = await Promise.all(s.images.map((f, i) => read(f, `${s.id}.images[${i}]`)));
+      condRgb.push(rgb);
+      const t0 = performance.now();
+      const { results, timings } = await pool.generate(m.id, [
+        { adapterId: `ad_${'0'.repeat(40)}`, modelSha256: m.sha256, images: rgb.map((b) => Buffer.from(b).toString('base64')), options: { dtype: 'float32', format: 'diffusers' } },
+      ]);
+      totalMs.push(performance.now() - t0);
+      forwardMs.push(timings.forwardMs);
+      const r = results[0]!;
+      if (!r.ok) throw new Error(`generation failed for ${s.id}: ${r.error.message}`);
+      const file = r.files.find((f) => f.name === 'pytorch_lora_weights.safetensors')!;
+      adapters.push(loraFromSafetensors(model, new Uint8Array(file.data), 'diffusers'));
+    }
+  } finally {
+    await pool.close();
+  }
+
+  const unet = await BaseUnet.open(model);
+  const clf = await AttributeClassifier.open(path.join(model.dir, 'eval', spec.classifier));
+  const batch = opts.batch ?? 32;
+  const zero = unet.zeroLora();
+  const perRow: Record<string, Scores[]> = { base: [], adapted: [], heldout: [] };
+  const samplesFor = async (labels: number[], noise: Float32Array, loras: GroupLora[]) => {
+    const out = new Float32Array(noise.length);
+    for (let i = 0; i < labels.length; i += batch) {
+      const j = Math.min(labels.length, i + batch);
+      out.set(await unet.sample(labels.slice(i, j), noise.subarray(i * 3 * plane, j * 3 * plane), loras.slice(i, j)), i * 3 * plane);
+    }
+    return out;
+  };
+  const gridRows: Float32Array[][] = [];
+  try {
+    for (let si = 0; si < subjects.length; si++) {
+      const s = subjects[si]!;
+      const want = { shape: spec.classes.indexOf(s.shape), colour: spec.colours.indexOf(s.colour), pattern: spec.patterns.indexOf(s.pattern) };
+      const labels = new Array<number>(S).fill(m.base.diffusion.classes.indexOf(s.shape));
+      const noise = gaussianNoise(1000 + si, S * 3 * plane);
+      const held = await Promise.all(s.heldout.map((f, i) => read(f, `${s.id}.heldout[${i}]`)));
+      const heldChw = new Float32Array(held.length * 3 * plane);
+      held.forEach((b, i) => heldChw.set(toChw(b, plane), i * 3 * plane));
+      const heldAttrs = await clf.classify(heldChw, held.length, c.size);
+      const base = await samplesFor(labels, noise, labels.map(() => zero));
+      const adapted = await samplesFor(labels, noise, labels.map(() => adapters[si]!));
+      perRow.base!.push(scoreSubject(await clf.classify(base, S, c.size), heldAttrs, want));
+      perRow.adapted!.push(scoreSubject(await clf.classify(adapted, S, c.size), heldAttrs, want));
+      perRow.heldout!.push(scoreSubject(heldAttrs, heldAttrs, want));
+      const tile = (arr: Float32Array, k: number) => arr.subarray(k * 3 * plane, (k + 1) * 3 * plane);
+      const show = Math.min(4, S);
+      gridRows.push([
+        ...condRgb[si]!.slice(0, 4).map((b) => toChw(b, plane)),
+        ...Array.from({ length: show }, (_, k) => tile(base, k)),
+        ...Array.from({ length: show }, (_, k) => tile(adapted, k)),
+      ]);
+    }
+  } finally {
+    await unet.close();
+    await clf.close();
+  }
+  const ci = (xs: Scores[]) => Object.fromEntries(IMAGE_METRICS.map((k) => [k, bootstrap(xs.map((x) => x[k]))])) as ImageEvalRow['metrics'];
+  const rows: ImageEvalRow[] = [
+    { name: 'base (class prompt)', source: 'typescript', metrics: ci(perRow.base!) },
+    { name: 'base + generated adapter', source: 'typescript', metrics: ci(perRow.adapted!), msPerAdapter: median(totalMs), forwardMs: median(forwardMs) },
+    { name: 'held-out renders (ceiling)', source: 'typescript', metrics: ci(perRow.heldout!) },
+  ];
+  return { model: m.id, subjects: subjects.length, samplesPerSubject: S, rows, grid: composeGrid(gridRows, h, w) };
+}
+
+/** Tiles rows of [3, H, W] images (with 2-px gaps, 6 px between each group of 4) into RGB bytes. */
+function composeGrid(rows: Float32Array[][], h: number, w: number): ImageEvalResult['grid'] {
+  const cols = Math.max(...rows.map((r) => r.length));
+  const gapAfter = (k: number) => ((k + 1) % 4 === 0 ? 6 : 2);
+  const xs: number[] = [];
+  let x = 2;
+  for (let k = 0; k < cols; k++) {
+    xs.push(x);
+    x += w + gapAfter(k);
+  }
+  const width = x;
+  const height = rows.length * (h + 2) + 2;
+  const rgb = new Uint8Array(width * height * 3).fill(255);
+  rows.forEach((row, ri) => row.forEach((img, k) => {
+    for (let yy = 0; yy < h; yy++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < 3; ch++) {
+      rgb[((2 + ri * (h + 2) + yy) * width + xs[k]! + xx) * 3 + ch] = Math.round(255 * img[ch * h * w + yy * w + xx]!);
+    }
+  }));
+  return { rgb, width, height };
+}
+
+export function formatImageTable(result: ImageEvalResult, extra: ImageEvalRow[] = []): string {
+  const pct = (x: Ci) => `${(100 * x.mean).toFixed(1)} [${(100 * x.lo).toFixed(1)}, ${(100 * x.hi).toFixed(1)}]`;
+  const lines = [
+    `${result.model}: ${result.subjects} held-out subjects × ${result.samplesPerSubject} samples. Attribute classifier reads; % [95% bootstrap CI over subjects]; time = median per adapter (batch 1, CPU).`,
+    '',
+    '| condition | subject match (shape+colour+pattern) | colour | pattern | similarity to held-out | time per adapter | measured by |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of [...result.rows.slice(0, 2), ...extra, ...result.rows.slice(2)]) {
+    const time = r.msPerAdapter === undefined ? '' : r.forwardMs === undefined ? `${(r.msPerAdapter / 1000).toFixed(2)} s` : `${r.msPerAdapter.toFixed(1)} ms (forward ${r.forwardMs.toFixed(1)} ms)`;
+    const sim = `${r.metrics.similarity.mean.toFixed(3)} [${r.metrics.similarity.lo.toFixed(3)}, ${r.metrics.similarity.hi.toFixed(3)}]`;
+    lines.push(`| ${r.name} | ${pct(r.metrics.match)} | ${pct(r.metrics.colour)} | ${pct(r.metrics.pattern)} | ${sim} | ${time} | ${r.source === 'pytorch' ? 'PyTorch (card eval)' : 'this run'} |`);
+  }
+  return lines.join('\n');
+}
