@@ -128,7 +128,7 @@ def main():
         "task_type": "TEXT_TO_IMAGE",
         "max_batch": 32,
         "base": {"file": "base.onnx", "sha256": sha256(base_path),
-                 "diffusion": {"objective": "rectified-flow", "steps": 20, "guidance": 1.0, "size": [32, 32],
+                 "diffusion": {"objective": "rectified-flow", "steps": 20, "guidance": 2.0, "size": [32, 32],
                                "classes": shapes.SHAPES, "null_class": unet.N_CLASSES}},
     }
     json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=2)

@@ -3,7 +3,10 @@ fresh procedural renders (shapes.py) of random subjects from ALL combos, the cla
 shape (10% of labels dropped to the null class for classifier-free guidance). Keeps an EMA of
 the weights; the EMA is what ships.
 
-    /usr/bin/python3 models/training/train_unet.py [--steps 1000] [--batch 32]   # ~18 min, 2 cores
+    /usr/bin/python3 models/training/train_unet.py --steps 1000 --max_minutes 22      # phase 1
+    cp models/training/ckpt/unet.pt /tmp/unet_phase1.pt
+    /usr/bin/python3 models/training/train_unet.py --init /tmp/unet_phase1.pt --steps 550 \
+        --lr 1e-3 --warmup 20 --max_minutes 13 --seed 1                                # phase 2
 """
 import argparse, copy, math, os, time
 import torch
@@ -20,15 +23,23 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--ema", type=float, default=0.995)
     ap.add_argument("--max_minutes", type=float, default=30)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(CKPT, "unet.pt"))
+    ap.add_argument("--init", default="", help="continue from this checkpoint (weights and EMA)")
+    ap.add_argument("--warmup", type=int, default=100)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    torch.manual_seed(0)
-    g = torch.Generator().manual_seed(1)
+    torch.manual_seed(args.seed)
+    g = torch.Generator().manual_seed(1 + 100 * args.seed)
     net = unet.UNet()
     ema = copy.deepcopy(net).requires_grad_(False)
+    if args.init:
+        ck = torch.load(args.init)
+        net.load_state_dict(ck["state"])
+        ema.load_state_dict(ck["ema"])
+        print("continuing from", args.init, "step", ck["step"], flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
-    warm = 100
+    warm = args.warmup
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
         0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
     t0, run = time.time(), 0.0
@@ -43,7 +54,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
-        d = min(args.ema, (1 + step) / (10 + step))
+        d = args.ema if args.init else min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
             for pe, p in zip(ema.parameters(), net.parameters()):
                 pe.mul_(d).add_(p.detach(), alpha=1 - d)

@@ -39,7 +39,7 @@ export interface EvalSubjects {
 }
 
 type Ci = { mean: number; lo: number; hi: number };
-export const IMAGE_METRICS = ['match', 'shape', 'colour', 'pattern', 'similarity'] as const;
+export const IMAGE_METRICS = ['attributes', 'match', 'shape', 'colour', 'pattern', 'similarity'] as const;
 type Scores = Record<(typeof IMAGE_METRICS)[number], number>;
 
 export interface ImageEvalRow {
@@ -68,6 +68,7 @@ export function loadEvalSubjects(model: LoadedModel): EvalSubjects {
 function scoreSubject(samples: Attributes[], heldout: Attributes[], want: { shape: number; colour: number; pattern: number }): Scores {
   const frac = (f: (a: Attributes) => boolean) => samples.filter(f).length / samples.length;
   return {
+    attributes: (frac((a) => a.shape === want.shape) + frac((a) => a.colour === want.colour) + frac((a) => a.pattern === want.pattern)) / 3,
     match: frac((a) => a.shape === want.shape && a.colour === want.colour && a.pattern === want.pattern),
     shape: frac((a) => a.shape === want.shape),
     colour: frac((a) => a.colour === want.colour),
@@ -198,15 +199,16 @@ function composeGrid(rows: Float32Array[][], h: number, w: number): ImageEvalRes
 export function formatImageTable(result: ImageEvalResult, extra: ImageEvalRow[] = []): string {
   const pct = (x: Ci) => `${(100 * x.mean).toFixed(1)} [${(100 * x.lo).toFixed(1)}, ${(100 * x.hi).toFixed(1)}]`;
   const lines = [
-    `${result.model}: ${result.subjects} held-out subjects × ${result.samplesPerSubject} samples. Attribute classifier reads; % [95% bootstrap CI over subjects]; time = median per adapter (batch 1, CPU).`,
+    `${result.model}: ${result.subjects} held-out subjects × ${result.samplesPerSubject} samples. Attribute classifier reads (attribute match = mean of shape, colour, pattern read as the subject's); % [95% bootstrap CI over subjects]; time = median per adapter (batch 1, CPU).`,
     '',
-    '| condition | subject match (shape+colour+pattern) | colour | pattern | similarity to held-out | time per adapter | measured by |',
-    '|---|---|---|---|---|---|---|',
+    '| condition | attribute match | subject match (all three) | shape | colour | pattern | similarity to held-out | time per adapter | measured by |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of [...result.rows.slice(0, 2), ...extra, ...result.rows.slice(2)]) {
     const time = r.msPerAdapter === undefined ? '' : r.forwardMs === undefined ? `${(r.msPerAdapter / 1000).toFixed(2)} s` : `${r.msPerAdapter.toFixed(1)} ms (forward ${r.forwardMs.toFixed(1)} ms)`;
     const sim = `${r.metrics.similarity.mean.toFixed(3)} [${r.metrics.similarity.lo.toFixed(3)}, ${r.metrics.similarity.hi.toFixed(3)}]`;
-    lines.push(`| ${r.name} | ${pct(r.metrics.match)} | ${pct(r.metrics.colour)} | ${pct(r.metrics.pattern)} | ${sim} | ${time} | ${r.source === 'pytorch' ? 'PyTorch (card eval)' : 'this run'} |`);
+    const cells = (['attributes', 'match', 'shape', 'colour', 'pattern'] as const).map((k) => pct(r.metrics[k]));
+    lines.push(`| ${r.name} | ${cells.join(' | ')} | ${sim} | ${time} | ${r.source === 'pytorch' ? 'PyTorch (card eval)' : 'this run'} |`);
   }
   return lines.join('\n');
 }

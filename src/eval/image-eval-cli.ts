@@ -14,6 +14,7 @@ import { evaluatePersonalization, formatImageTable, IMAGE_METRICS, type ImageEva
 export const QUICK_SUBJECTS = 8;
 
 interface CardEval {
+  n_subjects: number;
   rows: Record<string, Record<string, { mean: number; lo: number; hi: number } | number>>;
 }
 
@@ -25,7 +26,7 @@ export function pytorchFinetuneRows(model: LoadedModel): ImageEvalRow[] {
   return Object.entries(card.rows)
     .filter(([name]) => name.startsWith('LoRA fine-tuning'))
     .map(([name, r]) => ({
-      name: `${name} (DreamBooth-LoRA)`,
+      name: `${name} (DreamBooth-LoRA; first ${card.n_subjects} subjects)`,
       source: 'pytorch' as const,
       metrics: Object.fromEntries(IMAGE_METRICS.map((k) => [k, r[k]])) as ImageEvalRow['metrics'],
       msPerAdapter: 1000 * (r.seconds_per_adapter as number),
