@@ -50,6 +50,7 @@ describe('model registry', () => {
     ['an input the graph lacks', (m: any) => (m.inputs[0].name = 'tokens'), /inputs\.0\.name: the graph has no input "tokens"/],
     ['a wrong input dtype', (m: any) => (m.inputs[0].dtype = 'int32'), /inputs\.0\.dtype: the graph's "input_ids" is int64, not int32/],
     ['a missing tokenizer', (m: any) => (m.condition.tokenizer = 'nope.json'), /condition\.tokenizer: file nope\.json does not exist/],
+    ['a diffusion base with a sampler it does not know', (m: any) => (m.base = { file: 'generator.onnx', sha256: '0'.repeat(64), diffusion: { objective: 'ddpm', steps: 20, size: [32, 32], classes: ['a'], null_class: 1 } }), /base\.diffusion\.objective/],
   ])('refuses %s, naming the file and the field', async (_name, edit, message) => {
     const msg = await loadError(brokenCopy(edit));
     expect(msg).toContain('manifest.json');
