@@ -16,6 +16,7 @@ metric's ceiling). Writes ckpt/card-eval.json and a grid PNG.
     /usr/bin/python3 models/training/eval_personalize.py [--n 24] [--k 25 100] [--quick]
     # the card: lr tuned by a first run (grid 3e-3 / 1e-2 / 3e-2 -> 3e-3 for both k), then
     /usr/bin/python3 models/training/eval_personalize.py --n 12 --lrs 3e-3   # ~20 min, 2 cores
+    /usr/bin/python3 models/training/eval_personalize.py --n 12 --images-ablation   # 1 / 2 / 4 images
 """
 import argparse, json, os, statistics, time
 import torch
@@ -85,6 +86,28 @@ def bootstrap(xs, n=2000, seed=0):
     return {"mean": float(t.mean()), "lo": float(means.quantile(0.025)), "hi": float(means.quantile(0.975))}
 
 
+def images_ablation(base, hyp, clf, n, guidance):
+    """Generated-adapter quality from the first 1, 2 and 4 conditioning images (the rest masked)."""
+    subj, cond, held = shapes.eval_subjects("test", n=n)
+    out = {}
+    for k in (1, 2, 4):
+        scores = []
+        for i in range(n):
+            si = {key: v[i] for key, v in subj.items()}
+            noise = torch.randn(SAMPLES, 3, 32, 32, generator=torch.Generator().manual_seed(1000 + i))
+            mask = (torch.arange(cond.shape[1]) < k).float()[None]
+            with torch.no_grad():
+                a, b = hyp(cond[i][None] * 2 - 1, mask)
+                held_feats = clf(held[i] * 2 - 1)[3]
+            imgs = unet.sample(base, torch.full((SAMPLES,), int(si["shape"])), noise, STEPS, guidance,
+                               a.expand(SAMPLES, -1, -1, -1), b.expand(SAMPLES, -1, -1, -1))
+            scores.append(score(clf, imgs, si, held_feats))
+        out[k] = {m: bootstrap([p[m] for p in scores]) for m in ("attributes", "match", "colour", "pattern", "similarity")}
+        print(f"{k} image(s): attribute match {out[k]['attributes']['mean']:.3f} colour {out[k]['colour']['mean']:.3f} pattern {out[k]['pattern']['mean']:.3f}", flush=True)
+    json.dump(out, open(os.path.join(CKPT, "images-ablation.json"), "w"), indent=1)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=24)
@@ -92,6 +115,7 @@ def main():
     ap.add_argument("--lrs", type=float, nargs="+", default=[3e-3, 1e-2, 3e-2])
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--quick", action="store_true", help="4 subjects, no lr tuning")
+    ap.add_argument("--images-ablation", action="store_true", help="only: generated adapter from 1 / 2 / 4 images")
     args = ap.parse_args()
     torch.set_num_threads(2)
     n = 4 if args.quick else args.n
@@ -102,6 +126,9 @@ def main():
     clf = train_attr.AttributeClassifier()
     clf.load_state_dict(torch.load(os.path.join(CKPT, "attr.pt"))["state"])
     clf.eval()
+    if args.images_ablation:
+        images_ablation(base, hyp, clf, n, args.guidance)
+        return
     k1, k2 = args.k
     if args.quick:
         lrs = {k1: 1e-2, k2: 1e-2}
