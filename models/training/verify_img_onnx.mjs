@@ -2,24 +2,13 @@
 // Checks hyper-personalize-tiny's generator.onnx, base.onnx and eval/attribute-classifier.onnx
 // (onnxruntime-node, 2 threads) against torch, reading the conditioning PNGs with sharp; that
 // masked padding images change nothing; and that all-zero LoRA tensors give the base.
-import { createRequire } from 'module';
-import fs from 'fs';
 import path from 'path';
-const require = createRequire(import.meta.url);
-const ort = require('../../node_modules/onnxruntime-node');
+import { require, ort, man, ref, session, check, maxdiff, maxabs, done } from './verify_common.mjs';
 const sharp = require('../../node_modules/sharp');
 
-const [dir, refPath] = process.argv.slice(2);
-const man = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-const ref = JSON.parse(fs.readFileSync(refPath, 'utf8'));
-const opts = { intraOpNumThreads: 2, interOpNumThreads: 1 };
-const gen = await ort.InferenceSession.create(path.join(dir, man.generator), opts);
-const base = await ort.InferenceSession.create(path.join(dir, man.base.file), opts);
-const clf = await ort.InferenceSession.create(path.join(dir, 'eval', 'attribute-classifier.onnx'), opts);
-let failed = false;
-const check = (name, ok, info) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} ${info ?? ''}`); if (!ok) failed = true; };
-const maxdiff = (a, b) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
-const maxabs = (a) => { let m = 0; for (const v of a) m = Math.max(m, Math.abs(v)); return m; };
+const gen = await session(man.generator);
+const base = await session(man.base.file);
+const clf = await session(path.join('eval', 'attribute-classifier.onnx'));
 const close = (name, got, want, tol = 1e-4) => {
   const d = maxdiff(got, want);
   const s = Math.max(1, maxabs(want));
@@ -74,4 +63,4 @@ check('the generated LoRA changes the velocity', maxdiff(ad.velocity.data, z.vel
 
 const c = await clf.run({ pixel_values: new ort.Tensor('float32', imgs[0], [1, 3, 32, 32]) });
 close('classifier features == torch', c.features.data, ref.classifier.features_s00_c0);
-process.exit(failed ? 1 : 0);
+done();

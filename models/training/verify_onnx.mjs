@@ -1,23 +1,11 @@
 // node models/training/verify_onnx.mjs <model dir> <reference json from export.py>
 // Checks generator.onnx and base.onnx (onnxruntime-node, 2 threads) against torch outputs,
 // that padding in a batch does not change a row, and that all-zero adapters give the base.
-import { createRequire } from 'module';
-import fs from 'fs';
-import path from 'path';
-const require = createRequire(import.meta.url);
-const ort = require('../../node_modules/onnxruntime-node');
+import { ort, man, ref, session, check, maxdiff, maxabs, done } from './verify_common.mjs';
 
-const [dir, refPath] = process.argv.slice(2);
-const man = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-const ref = JSON.parse(fs.readFileSync(refPath, 'utf8'));
-const opts = { intraOpNumThreads: 2, interOpNumThreads: 1 };
-const gen = await ort.InferenceSession.create(path.join(dir, man.generator), opts);
-const base = await ort.InferenceSession.create(path.join(dir, man.base.file), opts);
-let failed = false;
-const check = (name, ok, info) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} ${info ?? ''}`); if (!ok) failed = true; };
+const gen = await session(man.generator);
+const base = await session(man.base.file);
 const i64 = (rows) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
-const maxdiff = (a, b) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
-const maxabs = (a) => { let m = 0; for (const v of a) m = Math.max(m, Math.abs(v)); return m; };
 
 // names
 check('generator inputs', JSON.stringify(gen.inputNames) === JSON.stringify(man.inputs.map((x) => x.name)), gen.inputNames.join(','));
@@ -73,4 +61,4 @@ for (let i = 0; i < 3; i++) await gen.run(f1);
 const n = 20, t0 = performance.now();
 for (let i = 0; i < n; i++) await gen.run(f1);
 console.log(`generator.onnx forward, batch 1, ${L} tokens, 2 threads: ${((performance.now() - t0) / n).toFixed(2)} ms`);
-process.exit(failed ? 1 : 0);
+done();

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { preprocessImage } from '../conditioning/image-preprocess.js';
+import { buildPixelTensors, preprocessImage } from '../conditioning/image-preprocess.js';
 import { InferencePool } from '../inference/inference-pool.js';
 import type { Logger } from '../logging/logger.js';
 import type { LoadedModel } from '../models/model-registry.js';
@@ -67,22 +67,21 @@ export function loadEvalSubjects(model: LoadedModel): EvalSubjects {
 
 function scoreSubject(samples: Attributes[], heldout: Attributes[], want: { shape: number; colour: number; pattern: number }): Scores {
   const frac = (f: (a: Attributes) => boolean) => samples.filter(f).length / samples.length;
+  const shape = frac((a) => a.shape === want.shape);
+  const colour = frac((a) => a.colour === want.colour);
+  const pattern = frac((a) => a.pattern === want.pattern);
   return {
-    attributes: (frac((a) => a.shape === want.shape) + frac((a) => a.colour === want.colour) + frac((a) => a.pattern === want.pattern)) / 3,
+    attributes: (shape + colour + pattern) / 3,
     match: frac((a) => a.shape === want.shape && a.colour === want.colour && a.pattern === want.pattern),
-    shape: frac((a) => a.shape === want.shape),
-    colour: frac((a) => a.colour === want.colour),
-    pattern: frac((a) => a.pattern === want.pattern),
+    shape,
+    colour,
+    pattern,
     similarity: meanCosine(samples.map((a) => a.features), heldout.map((a) => a.features)),
   };
 }
 
-/** [H, W, 3] uint8 → [3, H, W] in [0, 1]. */
-function toChw(rgb: Uint8Array, plane: number): Float32Array {
-  const out = new Float32Array(3 * plane);
-  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = rgb[p * 3 + c]! / 255;
-  return out;
-}
+/** [N][H, W, 3] uint8 → [N, 3, H, W] in [0, 1] (the worker's tensor layout, unnormalised). */
+const toChw = (rgb: Uint8Array[], size: [number, number]) => buildPixelTensors(rgb, size, rgb.length, [0, 0, 0], [1, 1, 1]).pixels;
 
 export async function evaluatePersonalization(model: LoadedModel, log: Logger, opts: { subjects?: number; batch?: number } = {}): Promise<ImageEvalResult> {
   const m = model.manifest;
@@ -146,9 +145,7 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
       const labels = new Array<number>(S).fill(m.base.diffusion.classes.indexOf(s.shape));
       const noise = gaussianNoise(1000 + si, S * 3 * plane);
       const held = await Promise.all(s.heldout.map((f, i) => read(f, `${s.id}.heldout[${i}]`)));
-      const heldChw = new Float32Array(held.length * 3 * plane);
-      held.forEach((b, i) => heldChw.set(toChw(b, plane), i * 3 * plane));
-      const heldAttrs = await clf.classify(heldChw, held.length, c.size);
+      const heldAttrs = await clf.classify(toChw(held, c.size), held.length, c.size);
       const base = await samplesFor(labels, noise, labels.map(() => zero));
       const adapted = await samplesFor(labels, noise, labels.map(() => adapters[si]!));
       perRow.base!.push(scoreSubject(await clf.classify(base, S, c.size), heldAttrs, want));
@@ -157,7 +154,7 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
       const tile = (arr: Float32Array, k: number) => arr.subarray(k * 3 * plane, (k + 1) * 3 * plane);
       const show = Math.min(4, S);
       gridRows.push([
-        ...condRgb[si]!.slice(0, 4).map((b) => toChw(b, plane)),
+        ...condRgb[si]!.slice(0, 4).map((b) => toChw([b], c.size)),
         ...Array.from({ length: show }, (_, k) => tile(base, k)),
         ...Array.from({ length: show }, (_, k) => tile(adapted, k)),
       ]);
