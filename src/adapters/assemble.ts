@@ -1,24 +1,26 @@
 /**
- * Turns a generator's raw outputs into adapter files. The graph emits, per group g,
- * `lora_A__g [batch, n_modules, r, in]` and `lora_B__g [batch, n_modules, out, r]`; one batch row
- * is sliced into per-module matrices and written in the requested format.
+ * Turns a generator's outputs into adapter files without copying tensor bytes. The graph emits,
+ * per group g, `lora_A__g [batch, n_modules, r, in]` and `lora_B__g [batch, n_modules, out, r]`;
+ * once the batch is converted to the requested dtype (one buffer per output), a row's modules are
+ * views into those buffers, and each file is planned as the parts a vectored write sends.
  */
 import { createHash } from 'node:crypto';
 import type { Manifest } from '../models/manifest-schema.js';
 import { targetModules } from '../models/model-view.js';
-import { encodeTensor, firstNonFinite, SAFETENSORS_DTYPE, type Dtype } from './dtype.js';
-import { writeSafetensors, type SafetensorsTensor } from './safetensors.js';
+import { DTYPE_BYTES, encodeTensor, firstRefused, SAFETENSORS_DTYPE, type Dtype } from './dtype.js';
+import { planSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { GenerationError } from './generation-error.js';
 
 /** Ranks vLLM's `--max-lora-rank` accepts. */
 export const VLLM_RANKS = [1, 8, 16, 32, 64, 128, 256, 320, 512];
 
+/** One module's LoRA matrices as little-endian bytes of the adapter's dtype (views, not copies). */
 export interface ModuleLora {
   module: string;
   /** [r, in], row-major */
-  a: Float32Array;
+  a: Uint8Array;
   /** [out, r], row-major */
-  b: Float32Array;
+  b: Uint8Array;
   r: number;
   in: number;
   out: number;
@@ -28,17 +30,64 @@ export interface RawOutputs {
   [name: string]: { data: Float32Array; dims: readonly number[] };
 }
 
-/** Slices batch row `row` of every group into per-module A and B. */
-export function sliceModules(manifest: Manifest, outputs: RawOutputs, row: number): ModuleLora[] {
+/** A batch's outputs in the adapter dtype: the whole batch's bytes per output name. */
+export interface EncodedOutputs {
+  [name: string]: { bytes: Uint8Array; dims: readonly number[] };
+}
+
+/** The dims each group's outputs must have for `batch` rows. */
+export function expectedDims(manifest: Manifest, batch: number): Record<string, number[]> {
   const { r } = manifest.lora;
+  const dims: Record<string, number[]> = {};
+  for (const g of manifest.groups) {
+    dims[g.output_a] = [batch, g.modules.length, r, g.in];
+    dims[g.output_b] = [batch, g.modules.length, g.out, r];
+  }
+  return dims;
+}
+
+/** float32 values per batch row of each output. */
+export function rowElements(manifest: Manifest): Record<string, number> {
+  return Object.fromEntries(Object.entries(expectedDims(manifest, 1)).map(([k, d]) => [k, d.reduce((a, b) => a * b, 1)]));
+}
+
+/** Bytes one row of every output takes as float32 (what a batch row costs in memory). */
+export function rowFloat32Bytes(manifest: Manifest): number {
+  return Object.values(rowElements(manifest)).reduce((a, b) => a + b, 0) * 4;
+}
+
+/**
+ * Refuses row `row` when a value is NaN, ±inf or overflows `dtype`, naming the module. One
+ * integer pass over the row (see `firstRefused`).
+ */
+export function checkRow(manifest: Manifest, outputs: RawOutputs, row: number, dtype: Dtype): void {
+  const { r } = manifest.lora;
+  for (const g of manifest.groups) {
+    for (const [name, suffix, size] of [[g.output_a, 'lora_A', r * g.in], [g.output_b, 'lora_B', g.out * r]] as const) {
+      const out = outputs[name];
+      if (!out) throw new GenerationError(`the generator produced no ${name}`);
+      const start = row * g.modules.length * size;
+      const bad = firstRefused(out.data, dtype, start, start + g.modules.length * size);
+      if (bad < 0) continue;
+      const where = `${g.modules[Math.floor((bad - start) / size)]}.${suffix}`;
+      if (!Number.isFinite(out.data[bad]!)) throw new GenerationError(`the generator produced a non-finite value in ${where}; no adapter was written`);
+      throw new GenerationError(`${where} overflows ${dtype}; request dtype float32${dtype === 'float16' ? ' or bfloat16' : ''}`);
+    }
+  }
+}
+
+/** Row `row`'s modules as views into the encoded batch. */
+export function sliceModules(manifest: Manifest, outputs: EncodedOutputs, row: number, dtype: Dtype): ModuleLora[] {
+  const { r } = manifest.lora;
+  const size = DTYPE_BYTES[dtype];
   const out: ModuleLora[] = [];
   for (const g of manifest.groups) {
     const a = outputs[g.output_a];
     const b = outputs[g.output_b];
     if (!a || !b) throw new GenerationError(`the generator produced no ${!a ? g.output_a : g.output_b}`);
     const n = g.modules.length;
-    const aSize = r * g.in;
-    const bSize = g.out * r;
+    const aSize = r * g.in * size;
+    const bSize = g.out * r * size;
     const expectA = [a.dims[0]!, n, r, g.in];
     const expectB = [b.dims[0]!, n, g.out, r];
     if (a.dims.join() !== expectA.join() || b.dims.join() !== expectB.join()) {
@@ -47,7 +96,7 @@ export function sliceModules(manifest: Manifest, outputs: RawOutputs, row: numbe
     g.modules.forEach((module, i) => {
       const aOff = (row * n + i) * aSize;
       const bOff = (row * n + i) * bSize;
-      out.push({ module, a: a.data.subarray(aOff, aOff + aSize), b: b.data.subarray(bOff, bOff + bSize), r, in: g.in, out: g.out });
+      out.push({ module, a: a.bytes.subarray(aOff, aOff + aSize), b: b.bytes.subarray(bOff, bOff + bSize), r, in: g.in, out: g.out });
     });
   }
   return out;
@@ -59,23 +108,24 @@ export interface Provenance {
   modelSha256: string;
 }
 
-export interface AdapterFileBytes {
+/** One file of an adapter, as the parts a vectored write sends (never concatenated). */
+export interface PlannedFile {
   name: string;
-  data: Uint8Array;
+  parts: Uint8Array[];
+  bytes: number;
 }
 
-function tensor(values: Float32Array, shape: number[], dtype: Dtype, name: string): SafetensorsTensor {
-  const bad = firstNonFinite(values);
-  if (bad >= 0) throw new GenerationError(`the generator produced a non-finite value in ${name}; no adapter was written`);
-  const data = encodeTensor(values, dtype);
-  if (dtype !== 'float32') {
-    // float16 overflows to ±inf above 65504: refuse rather than write an unusable adapter.
-    const back = new DataView(data.buffer);
-    for (let i = 0; i < values.length; i++) {
-      const bits = back.getUint16(i * 2, true);
-      if ((bits & 0x7c00) === 0x7c00 && dtype === 'float16') throw new GenerationError(`${name} overflows float16; request dtype float32 or bfloat16`);
-    }
-  }
+function small(name: string, text: string): PlannedFile {
+  const data = Buffer.from(text, 'utf8');
+  return { name, parts: [data], bytes: data.byteLength };
+}
+
+function safetensorsFile(name: string, tensors: Record<string, SafetensorsTensor>, meta: Record<string, string>): PlannedFile {
+  const plan = planSafetensors(tensors, meta);
+  return { name, parts: plan.parts, bytes: plan.bytes };
+}
+
+function tensor(data: Uint8Array, shape: number[], dtype: Dtype): SafetensorsTensor {
   return { dtype: SAFETENSORS_DTYPE[dtype], shape, data };
 }
 
@@ -98,14 +148,14 @@ function metadata(manifest: Manifest, prov: Provenance, format: string, dtype: D
 }
 
 /** PEFT's `save_pretrained` layout: adapter_config.json, adapter_model.safetensors, README.md. */
-export function writePeftFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): AdapterFileBytes[] {
+export function writePeftFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): PlannedFile[] {
   const tensors: Record<string, SafetensorsTensor> = {};
   for (const m of modules) {
     const base = `base_model.model.${m.module}`;
-    tensors[`${base}.lora_A.weight`] = tensor(m.a, [m.r, m.in], dtype, `${m.module}.lora_A`);
-    tensors[`${base}.lora_B.weight`] = tensor(m.b, [m.out, m.r], dtype, `${m.module}.lora_B`);
+    tensors[`${base}.lora_A.weight`] = tensor(m.a, [m.r, m.in], dtype);
+    tensors[`${base}.lora_B.weight`] = tensor(m.b, [m.out, m.r], dtype);
   }
-  const safetensors = writeSafetensors(tensors, metadata(manifest, prov, 'peft', dtype));
+  
   const config = {
     alpha_pattern: {},
     base_model_name_or_path: manifest.base_model.name_or_path,
@@ -146,45 +196,54 @@ export function writePeftFiles(manifest: Manifest, modules: ModuleLora[], dtype:
     '',
   ].join('\n');
   return [
-    { name: 'adapter_config.json', data: Buffer.from(JSON.stringify(config, null, 2) + '\n', 'utf8') },
-    { name: 'adapter_model.safetensors', data: safetensors },
-    { name: 'README.md', data: Buffer.from(readme, 'utf8') },
+    small('adapter_config.json', JSON.stringify(config, null, 2) + '\n'),
+    safetensorsFile('adapter_model.safetensors', tensors, metadata(manifest, prov, 'peft', dtype)),
+    small('README.md', readme),
   ];
 }
 
-export function fileDigest(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+/** sha256 of a planned file, part by part (no concatenation). */
+export function fileDigest(file: PlannedFile): string {
+  const hash = createHash('sha256');
+  for (const p of file.parts) hash.update(p);
+  return hash.digest('hex');
+}
+
+/** A planned file's bytes in one buffer (tests, eval and tiny files only). */
+export function fileBytes(file: PlannedFile): Buffer {
+  return Buffer.concat(file.parts);
 }
 
 /** diffusers' `save_lora_weights` layout: `pytorch_lora_weights.safetensors`, keys `unet.<module>.lora_A.weight`. */
-export function writeDiffusersFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): AdapterFileBytes[] {
+export function writeDiffusersFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): PlannedFile[] {
   const tensors: Record<string, SafetensorsTensor> = {};
   for (const m of modules) {
-    tensors[`unet.${m.module}.lora_A.weight`] = tensor(m.a, [m.r, m.in], dtype, `${m.module}.lora_A`);
-    tensors[`unet.${m.module}.lora_B.weight`] = tensor(m.b, [m.out, m.r], dtype, `${m.module}.lora_B`);
+    tensors[`unet.${m.module}.lora_A.weight`] = tensor(m.a, [m.r, m.in], dtype);
+    tensors[`unet.${m.module}.lora_B.weight`] = tensor(m.b, [m.out, m.r], dtype);
   }
   const meta = { ...metadata(manifest, prov, 'diffusers', dtype), 'hyperadapt.lora_alpha': String(manifest.lora.lora_alpha), 'hyperadapt.r': String(manifest.lora.r) };
-  return [{ name: 'pytorch_lora_weights.safetensors', data: writeSafetensors(tensors, meta) }];
+  return [safetensorsFile('pytorch_lora_weights.safetensors', tensors, meta)];
 }
 
 /**
  * kohya / A1111 layout: `lora_unet_<module with dots as underscores>.lora_down.weight` [r, in],
  * `.lora_up.weight` [out, r] and a scalar `.alpha` (the loaders scale by alpha / r).
  */
-export function writeKohyaFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): AdapterFileBytes[] {
+export function writeKohyaFiles(manifest: Manifest, modules: ModuleLora[], dtype: Dtype, prov: Provenance): PlannedFile[] {
   const tensors: Record<string, SafetensorsTensor> = {};
+  const alpha = encodeTensor(Float32Array.of(manifest.lora.lora_alpha), dtype);
   for (const m of modules) {
     const key = `lora_unet_${m.module.replace(/\./g, '_')}`;
-    tensors[`${key}.lora_down.weight`] = tensor(m.a, [m.r, m.in], dtype, `${m.module}.lora_down`);
-    tensors[`${key}.lora_up.weight`] = tensor(m.b, [m.out, m.r], dtype, `${m.module}.lora_up`);
-    tensors[`${key}.alpha`] = tensor(Float32Array.of(manifest.lora.lora_alpha), [], dtype, `${m.module}.alpha`);
+    tensors[`${key}.lora_down.weight`] = tensor(m.a, [m.r, m.in], dtype);
+    tensors[`${key}.lora_up.weight`] = tensor(m.b, [m.out, m.r], dtype);
+    tensors[`${key}.alpha`] = tensor(alpha, [], dtype);
   }
   const meta = { ...metadata(manifest, prov, 'kohya', dtype), ss_network_dim: String(manifest.lora.r), ss_network_alpha: String(manifest.lora.lora_alpha), ss_network_module: 'networks.lora' };
-  return [{ name: 'lora.safetensors', data: writeSafetensors(tensors, meta) }];
+  return [safetensorsFile('lora.safetensors', tensors, meta)];
 }
 
 /** The files of one adapter in the requested format. */
-export function writeAdapterFiles(manifest: Manifest, modules: ModuleLora[], format: string, dtype: Dtype, prov: Provenance): AdapterFileBytes[] {
+export function writeAdapterFiles(manifest: Manifest, modules: ModuleLora[], format: string, dtype: Dtype, prov: Provenance): PlannedFile[] {
   if (format === 'diffusers') return writeDiffusersFiles(manifest, modules, dtype, prov);
   if (format === 'kohya') return writeKohyaFiles(manifest, modules, dtype, prov);
   return writePeftFiles(manifest, modules, dtype, prov);

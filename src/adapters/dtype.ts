@@ -111,3 +111,34 @@ export function firstNonFinite(values: Float32Array): number {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
   return -1;
 }
+
+/**
+ * Float32 bit patterns at or above which (magnitude, sign bit cleared) a value is refused for a
+ * dtype: ±inf and every NaN sit above 0x7f800000; for float16 it is 65520 (0x477ff000), the
+ * midpoint above 65504 that rounds to infinity; for bfloat16 0x7f7f8000, the midpoint above its
+ * largest finite value. One unsigned compare per value checks finiteness and overflow at once.
+ */
+export const REFUSE_FROM_BITS: Record<Dtype, number> = { float32: 0x7f800000, float16: 0x477ff000, bfloat16: 0x7f7f8000 };
+
+/**
+ * The first index in `values[start, end)` that is NaN, ±inf or overflows `dtype`, or -1.
+ * Integer compares on the raw bits: runs at memory speed (≈ 4–5 GB/s here).
+ */
+export function firstRefused(values: Float32Array, dtype: Dtype, start = 0, end = values.length): number {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const limit = REFUSE_FROM_BITS[dtype];
+  for (let i = start; i < end; i++) if ((bits[i]! & 0x7fffffff) >>> 0 >= limit) return i;
+  return -1;
+}
+
+/**
+ * Bulk float32 → bfloat16 (round to nearest even, NaN kept quiet) from `src` into `dst`, a
+ * single integer pass without per-value calls: the same bits as `float32ToBfloat16Bits`.
+ */
+export function toBfloat16(src: Float32Array, dst: Uint16Array): void {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i]!;
+    dst[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+}

@@ -29,17 +29,22 @@ export class SafetensorsError extends Error {
 /** Headers over 100 MB are refused by the reference implementation; so are they here. */
 const MAX_HEADER_BYTES = 100_000_000;
 
+/** A safetensors file as the parts it is written from: the header, then each tensor's bytes. */
+export interface SafetensorsPlan {
+  /** `parts[0]` is the 8-byte length + padded JSON header; then the tensors in name order. */
+  parts: Uint8Array[];
+  bytes: number;
+}
+
 /**
- * Serialises tensors. Tensors are laid out in name order (deterministic bytes for the same
- * input, which content-addressing relies on).
+ * Lays tensors out without copying them: the header is built, the tensor bytes are referenced
+ * as they are, in name order (deterministic bytes for the same input, which content-addressing
+ * relies on). A writer sends `parts` with one vectored write; nothing concatenates them.
  *
  * @example
- * const bytes = writeSafetensors({ w: { dtype: 'F32', shape: [2], data } }, { format: 'pt' });
+ * const { parts, bytes } = planSafetensors({ w: { dtype: 'F32', shape: [2], data } }, { format: 'pt' });
  */
-export function writeSafetensors(
-  tensors: Record<string, SafetensorsTensor>,
-  metadata: Record<string, string> = {},
-): Buffer {
+export function planSafetensors(tensors: Record<string, SafetensorsTensor>, metadata: Record<string, string> = {}): SafetensorsPlan {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
@@ -49,6 +54,7 @@ export function writeSafetensors(
     header.__metadata__ = metadata;
   }
   let offset = 0;
+  const parts: Uint8Array[] = [];
   for (const name of names) {
     if (name === '__metadata__') throw new SafetensorsError('"__metadata__" is not a valid tensor name');
     const t = tensors[name]!;
@@ -61,20 +67,26 @@ export function writeSafetensors(
     }
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] };
     offset += expected;
+    parts.push(t.data);
   }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  // Spaces pad the header so the data starts 8-byte aligned.
   const padded = Math.ceil((8 + json.length) / 8) * 8 - 8;
-  if (padded > json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  const out = Buffer.alloc(8 + json.length + offset);
-  out.writeBigUInt64LE(BigInt(json.length), 0);
-  json.copy(out, 8);
-  let pos = 8 + json.length;
-  for (const name of names) {
-    const data = tensors[name]!.data;
-    out.set(data, pos);
-    pos += data.byteLength;
-  }
-  return out;
+  const head = Buffer.alloc(8 + padded, 0x20);
+  head.writeBigUInt64LE(BigInt(padded), 0);
+  json.copy(head, 8);
+  return { parts: [head, ...parts], bytes: head.length + offset };
+}
+
+/**
+ * Serialises tensors into one buffer (readers, tests and small files; the worker writes
+ * `planSafetensors` parts instead).
+ *
+ * @example
+ * const bytes = writeSafetensors({ w: { dtype: 'F32', shape: [2], data } }, { format: 'pt' });
+ */
+export function writeSafetensors(tensors: Record<string, SafetensorsTensor>, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(planSafetensors(tensors, metadata).parts);
 }
 
 export interface ParsedSafetensors {

@@ -6,11 +6,17 @@
 import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 
+/** Text a generator must be able to take: unknown words, digits, punctuation, accents, emoji. */
+const PROBES = ['zqxjv wümbleflöck 1234567890', 'Ωmega — “quoted” ü ß 東京 🙂', 'the of and a . , ; : ! ? ( )'];
+
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
+  /** One past the largest id the tokenizer.json defines (vocabulary and added tokens). */
+  readonly vocabSize: number;
 
-  private constructor(tokenizer: Tokenizer) {
+  private constructor(tokenizer: Tokenizer, vocabSize: number) {
     this.tokenizer = tokenizer;
+    this.vocabSize = vocabSize;
   }
 
   /**
@@ -18,9 +24,28 @@ export class TextTokenizer {
    * const tok = TextTokenizer.fromFile('models/generative-adapter-tiny/tokenizer.json');
    */
   static fromFile(file: string): TextTokenizer {
-    const json = JSON.parse(readFileSync(file, 'utf8')) as object;
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { model?: { vocab?: unknown }; added_tokens?: { id: number }[] };
     const config = { model_max_length: Number.MAX_SAFE_INTEGER } as Record<string, unknown>;
-    return new TextTokenizer(new Tokenizer(json, config));
+    const vocab = json.model?.vocab;
+    const ids = Array.isArray(vocab) ? [vocab.length - 1] : Object.values((vocab ?? {}) as Record<string, number>);
+    for (const t of json.added_tokens ?? []) ids.push(t.id);
+    return new TextTokenizer(new Tokenizer(json, config), Math.max(-1, ...ids.filter(Number.isInteger)) + 1);
+  }
+
+  /**
+   * A message when some text would give the generator an id it cannot take (a tokenizer without
+   * an unknown token yields `undefined` for an unknown word), else undefined. Checked at start-up
+   * so such a model is refused by name, not failed job by job.
+   */
+  checkIds(): string | undefined {
+    for (const text of PROBES) {
+      const ids = this.encode(text);
+      const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.vocabSize);
+      if (bad !== undefined || ids.length !== ids.filter(() => true).length) {
+        return `tokenizing ${JSON.stringify(text)} gives id ${String(bad)}, which is not in the vocabulary (0–${this.vocabSize - 1}); give the tokenizer an unknown token`;
+      }
+    }
+    return undefined;
   }
 
   /** Token ids of `text`, with the special tokens the tokenizer's post-processor adds. */

@@ -57,6 +57,12 @@ const envSchema = z.object({
   BATCH_MAX_SIZE: int(1, 1024).default(32),
   /** While every inference thread is busy, how long a queued job waits for batch-mates at most. */
   BATCH_MAX_WAIT_MS: int(0, 1000).default(20),
+  /**
+   * Adapter bytes a worker process holds in flight at once (generator outputs as float32 plus
+   * their converted copy); jobs beyond it wait before any tensor exists. Also sizes a model's
+   * batch when its manifest gives no max_batch (two batches fit, so writing overlaps computing).
+   */
+  ADAPTER_BYTES_IN_FLIGHT: int(1024 * 1024, 1024 ** 4).default(512 * 1024 * 1024),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   /** Subject images: bytes per image, bytes per request, pixels per image (decompression bombs). */
   MAX_IMAGE_BYTES: int(1024, 256 * 1024 * 1024).default(10 * 1024 * 1024),
@@ -114,6 +120,7 @@ export interface Config {
   workerConcurrency: number;
   batchMaxSize: number;
   batchMaxWaitMs: number;
+  adapterBytesInFlight: number;
   maxBodyBytes: number;
   maxImageBytes: number;
   maxUploadBytes: number;
@@ -185,6 +192,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: e.WORKER_CONCURRENCY,
     batchMaxSize: e.BATCH_MAX_SIZE,
     batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
+    adapterBytesInFlight: e.ADAPTER_BYTES_IN_FLIGHT,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxImageBytes: e.MAX_IMAGE_BYTES,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,

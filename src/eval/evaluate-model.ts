@@ -4,7 +4,7 @@
  * read back from the written safetensors, applied through `base.onnx`, and greedy-decoded.
  */
 import { performance } from 'node:perf_hooks';
-import { InferencePool } from '../inference/inference-pool.js';
+import { openScratchPool, SCRATCH_TENANT } from './scratch-pool.js';
 import type { Logger } from '../logging/logger.js';
 import type { LoadedModel } from '../models/model-registry.js';
 import type { Dtype } from '../adapters/dtype.js';
@@ -78,15 +78,8 @@ export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: 
   rows.push(row('base, document in prompt', await decode(items.map((it) => fill(prompts.with_context!, { context: it.context, question: it.question })), zeros)));
 
   // One adapter per distinct condition, each generated alone (batch 1) and timed.
-  const pool = new InferencePool({
-    threads: 1,
-    log,
-    init: {
-      models: [{ id: m.id, generatorPath: model.generatorPath, tokenizerPath: `${model.dir}/${m.condition.tokenizer}`, manifest: m }],
-      executionProviders: ['cpu'],
-      intraOpThreads: 2,
-    },
-  });
+  const scratch = openScratchPool([model], log, { intraOpThreads: 2 });
+  const { pool } = scratch;
   const adapters = new Map<string, GroupLora>();
   const totalMs: number[] = [];
   const forwardMs: number[] = [];
@@ -97,17 +90,16 @@ export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: 
       if (adapters.has(condition)) continue;
       const t0 = performance.now();
       const { results, timings } = await pool.generate(m.id, [
-        { adapterId: `ad_${'0'.repeat(40)}`, modelSha256: m.sha256, input: { [field]: condition.normalize('NFC') }, options: { dtype: opts.dtype ?? 'float32', format: 'peft' } },
+        { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: m.sha256, input: { [field]: condition.normalize('NFC') }, options: { dtype: opts.dtype ?? 'float32', format: 'peft' } },
       ]);
       totalMs.push(performance.now() - t0);
       forwardMs.push(timings.forwardMs);
       const r = results[0]!;
       if (!r.ok) throw new Error(`generation failed: ${r.error.message}`);
-      const st = r.files.find((f) => f.name === 'adapter_model.safetensors')!;
-      adapters.set(condition, loraFromSafetensors(model, new Uint8Array(st.data), 'peft'));
+      adapters.set(condition, loraFromSafetensors(model, scratch.read(`ad_${'0'.repeat(40)}`, 'adapter_model.safetensors'), 'peft'));
     }
   } finally {
-    await pool.close();
+    await scratch.close();
   }
   const adapterPreds = await decode(closedPrompts, items.map((it) => adapters.get(field === 'question' ? it.question : it.context)!));
   rows.push(row('base + generated adapter (closed-book)', adapterPreds, { msPerAdapter: median(totalMs), forwardMs: median(forwardMs) }));

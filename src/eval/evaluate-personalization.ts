@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildPixelTensors, preprocessImage } from '../conditioning/image-preprocess.js';
-import { InferencePool } from '../inference/inference-pool.js';
+import { openScratchPool, SCRATCH_TENANT } from './scratch-pool.js';
 import type { Logger } from '../logging/logger.js';
 import type { LoadedModel } from '../models/model-registry.js';
 import { AttributeClassifier, meanCosine, type Attributes } from './attribute-classifier.js';
@@ -95,11 +95,8 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
   const read = (file: string, label: string) =>
     preprocessImage(readFileSync(path.join(model.dir, 'eval', file)), { size: c.size, resize: c.resize, background: c.background }, { maxPixels: 40e6, label });
 
-  const pool = new InferencePool({
-    threads: 1,
-    log,
-    init: { models: [{ id: m.id, generatorPath: model.generatorPath, tokenizerPath: null, manifest: m }], executionProviders: ['cpu'], intraOpThreads: 2 },
-  });
+  const scratch = openScratchPool([model], log, { intraOpThreads: 2 });
+  const { pool } = scratch;
   const adapters: GroupLora[] = [];
   const totalMs: number[] = [];
   const forwardMs: number[] = [];
@@ -111,17 +108,16 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
       condRgb.push(rgb);
       const t0 = performance.now();
       const { results, timings } = await pool.generate(m.id, [
-        { adapterId: `ad_${'0'.repeat(40)}`, modelSha256: m.sha256, images: rgb.map((b) => Buffer.from(b).toString('base64')), options: { dtype: 'float32', format: 'diffusers' } },
+        { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: m.sha256, images: rgb.map((b) => Buffer.from(b).toString('base64')), options: { dtype: 'float32', format: 'diffusers' } },
       ]);
       totalMs.push(performance.now() - t0);
       forwardMs.push(timings.forwardMs);
       const r = results[0]!;
       if (!r.ok) throw new Error(`generation failed for ${s.id}: ${r.error.message}`);
-      const file = r.files.find((f) => f.name === 'pytorch_lora_weights.safetensors')!;
-      adapters.push(loraFromSafetensors(model, new Uint8Array(file.data), 'diffusers'));
+      adapters.push(loraFromSafetensors(model, scratch.read(`ad_${'0'.repeat(40)}`, 'pytorch_lora_weights.safetensors'), 'diffusers'));
     }
   } finally {
-    await pool.close();
+    await scratch.close();
   }
 
   const unet = await BaseUnet.open(model);

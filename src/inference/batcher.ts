@@ -29,6 +29,7 @@ interface Waiting {
 }
 
 interface Queue {
+  modelId: string;
   items: Waiting[];
   timer: NodeJS.Timeout | undefined;
 }
@@ -50,21 +51,23 @@ export class Batcher {
   submit(modelId: string, item: GenerateItem): Promise<{ result: ItemResult; timings: TaskTimings; batchSize: number }> {
     if (this.closed) return Promise.reject(new Error('the batcher is closed'));
     return new Promise((resolve, reject) => {
-      let q = this.queues.get(modelId);
+      const key = `${modelId}\u0000${item.options.dtype}`;
+      let q = this.queues.get(key);
       if (!q) {
-        q = { items: [], timer: undefined };
-        this.queues.set(modelId, q);
+        q = { modelId, items: [], timer: undefined };
+        this.queues.set(key, q);
       }
       q.items.push({ item, resolve, reject });
       const max = Math.max(1, this.options.maxBatch(modelId));
-      if (q.items.length >= max || this.running < this.options.runner.threads) this.flush(modelId);
-      else if (!q.timer) q.timer = setTimeout(() => this.flush(modelId), this.options.maxWaitMs);
+      if (q.items.length >= max || this.running < this.options.runner.threads) this.flush(key);
+      else if (!q.timer) q.timer = setTimeout(() => this.flush(key), this.options.maxWaitMs);
     });
   }
 
-  private flush(modelId: string): void {
-    const q = this.queues.get(modelId);
+  private flush(key: string): void {
+    const q = this.queues.get(key);
     if (!q) return;
+    const { modelId } = q;
     clearTimeout(q.timer);
     q.timer = undefined;
     const max = Math.max(1, this.options.maxBatch(modelId));
@@ -73,7 +76,7 @@ export class Batcher {
       void this.run(modelId, batch);
       if (q.items.length < max) break;
     }
-    if (q.items.length > 0) q.timer = setTimeout(() => this.flush(modelId), this.options.maxWaitMs);
+    if (q.items.length > 0) q.timer = setTimeout(() => this.flush(key), this.options.maxWaitMs);
   }
 
   private async run(modelId: string, batch: Waiting[]): Promise<void> {

@@ -2,47 +2,66 @@
  * Entry point of an inference worker thread. onnxruntime-node's `run()` is synchronous native
  * work, so it runs here and never on the thread that serves HTTP or renews BullMQ locks. Each
  * thread opens every model's session once, then serves tasks one at a time: tokenize → one
- * forward pass over the batch → slice, convert and serialise each row's adapter.
+ * forward pass over the batch into buffers it owns → check and convert the batch (onnxruntime
+ * Cast for float16) → write every row's files straight from those buffers (vectored writes,
+ * sha256 on the way) → group commit. Only names, sizes and digests go back to the main thread.
+ * A batch's writes overlap the next batch's forward pass (the kernel copies on libuv threads).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../conditioning/text-tokenizer.js';
-import { sliceModules, writeAdapterFiles, type RawOutputs } from '../adapters/assemble.js';
+import { checkRow, expectedDims, rowElements, rowFloat32Bytes, sliceModules, writeAdapterFiles, type EncodedOutputs, type RawOutputs } from '../adapters/assemble.js';
+import { toBfloat16, type Dtype } from '../adapters/dtype.js';
 import { buildPixelTensors } from '../conditioning/image-preprocess.js';
 import type { Manifest } from '../models/manifest-schema.js';
 import { GenerationError } from '../adapters/generation-error.js';
+import { AdapterFileWriter, type AdapterWrite } from '../store/adapter-file-writer.js';
 import { buildTextFeeds, type TokenizedRow } from './text-feeds.js';
+import { BufferCache } from './buffer-cache.js';
+import { buildFloat16CastGraph, castInput, castOutput } from './cast-graph.js';
 import type { GenerateTask, ItemResult, ThreadInit, ThreadMessage, ThreadModel } from './thread-protocol.js';
 
 interface OpenModel {
   spec: ThreadModel;
   session: ort.InferenceSession;
   tokenizer: TextTokenizer | null;
+  /** float32 → float16 for all outputs at once, opened on first use. */
+  cast: Promise<ort.InferenceSession> | undefined;
 }
 
 const port = parentPort!;
 const init = workerData as ThreadInit;
 const models = new Map<string, OpenModel>();
+const writer = new AdapterFileWriter({ dataDir: init.dataDir, fsync: init.fsync });
+const buffers = new BufferCache(init.bufferCacheBytes);
+
+/**
+ * Above this many output bytes per batch, a session runs without onnxruntime's CPU arena: the
+ * arena keeps the largest batch's intermediates for the life of the process.
+ */
+const ARENA_MAX_BYTES = 64 * 1024 * 1024;
 
 function post(msg: ThreadMessage, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
 /** Opens a session, trying providers in order ("cuda,cpu" falls back to CPU and says so). */
-async function openSession(file: string): Promise<{ session: ort.InferenceSession; providers: string[] }> {
+async function openSession(file: string | Uint8Array, arena: boolean): Promise<{ session: ort.InferenceSession; providers: string[] }> {
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     intraOpNumThreads: init.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: true,
+    enableCpuMemArena: arena,
   };
   const wanted = init.executionProviders;
   for (let i = 0; i < wanted.length; i++) {
     const providers = wanted.slice(i);
     try {
-      const session = await ort.InferenceSession.create(file, { ...base, executionProviders: providers });
+      const session = typeof file === 'string'
+        ? await ort.InferenceSession.create(file, { ...base, executionProviders: providers })
+        : await ort.InferenceSession.create(file, { ...base, executionProviders: providers });
       return { session, providers };
     } catch (err) {
       if (i === wanted.length - 1) throw err;
@@ -78,17 +97,10 @@ function imageFeeds(manifest: Manifest, per: { pixels: Float32Array; mask: Float
   return feeds;
 }
 
-async function runTask(task: GenerateTask): Promise<void> {
-  const model = models.get(task.modelId);
-  if (!model) {
-    post({ type: 'task-failed', taskId: task.taskId, message: `model ${task.modelId} is not loaded in this worker` });
-    return;
-  }
+/** Feeds for the rows that pass validation; rejected rows get their result at once. */
+function prepare(model: OpenModel, task: GenerateTask, results: (ItemResult | undefined)[]): { feeds: Record<string, ort.Tensor> | undefined; rowOf: number[]; rows: number } {
   const { manifest } = model.spec;
-  const t0 = performance.now();
-  const results: (ItemResult | undefined)[] = new Array(task.items.length);
   const rowOf: number[] = [];
-  let feeds: Record<string, ort.Tensor> | undefined;
   const reject = (i: number, code: string, message: string) => {
     results[i] = { ok: false, error: { code, message, retryable: false } };
   };
@@ -108,65 +120,156 @@ async function runTask(task: GenerateTask): Promise<void> {
       rowOf[i] = rows.length;
       rows.push(row);
     });
-    if (rows.length > 0) feeds = Object.fromEntries(Object.entries(buildTextFeeds(manifest, rows)).map(([k, v]) => [k, toTensor(v)]));
-  } else {
-    const c = manifest.condition;
-    const per: { pixels: Float32Array; mask: Float32Array }[] = [];
-    task.items.forEach((item, i) => {
-      const images = (item.images ?? []).map((b64) => new Uint8Array(Buffer.from(b64, 'base64')));
-      if (images.length < c.min_images || images.length > c.max_images) return reject(i, 'unprocessable_input', `this model takes ${c.min_images}-${c.max_images} images`);
-      if (images.some((img) => img.length !== c.size[0] * c.size[1] * 3)) return reject(i, 'unprocessable_input', "an image does not have the model's size");
-      rowOf[i] = per.length;
-      per.push(buildPixelTensors(images, c.size, c.max_images, c.mean, c.std));
-    });
-    if (per.length > 0) feeds = imageFeeds(manifest, per);
+    const feeds = rows.length > 0 ? Object.fromEntries(Object.entries(buildTextFeeds(manifest, rows)).map(([k, v]) => [k, toTensor(v)])) : undefined;
+    return { feeds, rowOf, rows: rows.length };
   }
-  const t1 = performance.now();
-  let outputs: RawOutputs = {};
-  if (feeds) {
-    const out = await model.session.run(feeds);
-    outputs = Object.fromEntries(
-      Object.entries(out).map(([k, t]) => [k, { data: t.type === 'float32' ? (t.data as Float32Array) : Float32Array.from(t.data as ArrayLike<number>), dims: t.dims }]),
-    );
-  }
-  const t2 = performance.now();
-  const transfer: ArrayBuffer[] = [];
+  const c = manifest.condition;
+  const per: { pixels: Float32Array; mask: Float32Array }[] = [];
   task.items.forEach((item, i) => {
-    if (results[i]) return;
-    try {
-      const modules = sliceModules(manifest, outputs, rowOf[i]!);
-      const files = writeAdapterFiles(manifest, modules, item.options.format, item.options.dtype, {
-        adapterId: item.adapterId,
-        modelId: manifest.id,
-        modelSha256: item.modelSha256,
-      });
-      results[i] = { ok: true, files };
-      // Only whole, unpooled buffers can move without copying (small Buffers share a pool).
-      for (const f of files) if (f.data.byteOffset === 0 && f.data.byteLength === f.data.buffer.byteLength) transfer.push(f.data.buffer as ArrayBuffer);
-    } catch (err) {
-      const retryable = !(err instanceof GenerationError);
-      results[i] = { ok: false, error: { code: 'generation_failed', message: (err as Error).message, retryable } };
-    }
+    const images = (item.images ?? []).map((b64) => new Uint8Array(Buffer.from(b64, 'base64')));
+    if (images.length < c.min_images || images.length > c.max_images) return reject(i, 'unprocessable_input', `this model takes ${c.min_images}-${c.max_images} images`);
+    if (images.some((img) => img.length !== c.size[0] * c.size[1] * 3)) return reject(i, 'unprocessable_input', "an image does not have the model's size");
+    rowOf[i] = per.length;
+    per.push(buildPixelTensors(images, c.size, c.max_images, c.mean, c.std));
   });
+  return { feeds: per.length > 0 ? imageFeeds(manifest, per) : undefined, rowOf, rows: per.length };
+}
+
+/** The forward pass, into float32 buffers taken from the cache (onnxruntime writes them in place). */
+async function forward(model: OpenModel, feeds: Record<string, ort.Tensor>, rows: number): Promise<{ outputs: RawOutputs; owned: ArrayBuffer[] }> {
+  const elems = rowElements(model.spec.manifest);
+  const dims = expectedDims(model.spec.manifest, rows);
+  const outputs: RawOutputs = {};
+  const fetches: Record<string, ort.Tensor> = {};
+  const owned: ArrayBuffer[] = [];
+  for (const [name, n] of Object.entries(elems)) {
+    const buf = buffers.take(rows * n * 4);
+    owned.push(buf);
+    const data = new Float32Array(buf);
+    outputs[name] = { data, dims: dims[name]! };
+    fetches[name] = new ort.Tensor('float32', data, dims[name]!);
+  }
+  try {
+    await model.session.run(feeds, fetches);
+  } catch (err) {
+    owned.forEach((b) => buffers.give(b));
+    const message = (err as Error).message ?? String(err);
+    // A graph whose outputs do not have the manifest's shapes cannot be written, however often it is retried.
+    if (/shape|dimension/i.test(message)) throw new GenerationError(`the generator's outputs do not match the manifest's groups (${message.split('\n')[0]})`);
+    throw err;
+  }
+  return { outputs, owned };
+}
+
+/** The batch's outputs in `dtype`: float32 as they are; float16 through onnxruntime; bfloat16 in one JS pass. */
+async function encode(model: OpenModel, outputs: RawOutputs, rows: number, dtype: Dtype, owned: ArrayBuffer[]): Promise<EncodedOutputs> {
+  const encoded: EncodedOutputs = {};
+  if (dtype === 'float32') {
+    for (const [name, o] of Object.entries(outputs)) encoded[name] = { bytes: new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength), dims: o.dims };
+    return encoded;
+  }
+  const halves: Record<string, Uint16Array> = {};
+  for (const [name, o] of Object.entries(outputs)) {
+    const buf = buffers.take(o.data.length * 2);
+    owned.push(buf);
+    halves[name] = new Uint16Array(buf);
+  }
+  if (dtype === 'float16') {
+    model.cast ??= openSession(buildFloat16CastGraph(Object.keys(outputs)), false).then((s) => s.session);
+    const cast = await model.cast;
+    const feeds: Record<string, ort.Tensor> = {};
+    const fetches: Record<string, ort.Tensor> = {};
+    for (const [name, o] of Object.entries(outputs)) {
+      feeds[castInput(name)] = new ort.Tensor('float32', o.data, [rows, o.data.length / rows]);
+      fetches[castOutput(name)] = new ort.Tensor('float16', halves[name]!, [rows, o.data.length / rows]);
+    }
+    await cast.run(feeds, fetches);
+  } else {
+    for (const [name, o] of Object.entries(outputs)) toBfloat16(o.data, halves[name]!);
+  }
+  for (const [name, o] of Object.entries(outputs)) encoded[name] = { bytes: new Uint8Array(halves[name]!.buffer), dims: o.dims };
+  return encoded;
+}
+
+/**
+ * Runs one batch up to the point where its files are being written, and returns the promise of
+ * the rest, so the next batch's forward pass can start while the kernel writes this one.
+ */
+async function runTask(task: GenerateTask): Promise<Promise<void>> {
+  const model = models.get(task.modelId);
+  if (!model) {
+    post({ type: 'task-failed', taskId: task.taskId, message: `model ${task.modelId} is not loaded in this worker` });
+    return Promise.resolve();
+  }
+  const { manifest } = model.spec;
+  const t0 = performance.now();
+  const results: (ItemResult | undefined)[] = new Array(task.items.length);
+  const { feeds, rowOf, rows } = prepare(model, task, results);
+  const t1 = performance.now();
+  const owned: ArrayBuffer[] = [];
+  const writes: { index: number; write: AdapterWrite }[] = [];
+  let t2 = t1;
+  if (feeds) {
+    const fwd = await forward(model, feeds, rows);
+    owned.push(...fwd.owned);
+    t2 = performance.now();
+    const byDtype = new Map<Dtype, number[]>();
+    task.items.forEach((item, i) => {
+      if (results[i]) return;
+      try {
+        checkRow(manifest, fwd.outputs, rowOf[i]!, item.options.dtype);
+        byDtype.set(item.options.dtype, [...(byDtype.get(item.options.dtype) ?? []), i]);
+      } catch (err) {
+        results[i] = { ok: false, error: { code: 'generation_failed', message: (err as Error).message, retryable: !(err instanceof GenerationError) } };
+      }
+    });
+    for (const [dtype, items] of byDtype) {
+      const encoded = await encode(model, fwd.outputs, rows, dtype, owned);
+      for (const i of items) {
+        const item = task.items[i]!;
+        try {
+          const modules = sliceModules(manifest, encoded, rowOf[i]!, dtype);
+          const files = writeAdapterFiles(manifest, modules, item.options.format, dtype, { adapterId: item.adapterId, modelId: manifest.id, modelSha256: item.modelSha256 });
+          writes.push({ index: i, write: { tenant: item.tenant, adapterId: item.adapterId, files } });
+        } catch (err) {
+          results[i] = { ok: false, error: { code: 'generation_failed', message: (err as Error).message, retryable: !(err instanceof GenerationError) } };
+        }
+      }
+    }
+  }
   const t3 = performance.now();
-  post(
-    { type: 'result', taskId: task.taskId, results: results as ItemResult[], timings: { tokenizeMs: t1 - t0, forwardMs: t2 - t1, assembleMs: t3 - t2 } },
-    [...new Set(transfer)],
+  const written = writer.writeBatch(writes.map((w) => w.write)).then((outcomes) => {
+    outcomes.forEach((o, k) => {
+      // A store failure (full disk, a lost mount) is transient: the job is retried.
+      results[writes[k]!.index] = o.ok ? { ok: true, files: o.files } : { ok: false, error: { code: 'storage_failed', message: o.message, retryable: true } };
+    });
+  });
+  return written.then(
+    () => {
+      owned.forEach((b) => buffers.give(b));
+      post({ type: 'result', taskId: task.taskId, results: results as ItemResult[], timings: { tokenizeMs: t1 - t0, forwardMs: t2 - t1, assembleMs: t3 - t2, writeMs: performance.now() - t3 } });
+    },
+    (err: unknown) => post({ type: 'task-failed', taskId: task.taskId, message: (err as Error).message ?? String(err) }),
   );
 }
 
 async function main(): Promise<void> {
   const providers: Record<string, string[]> = {};
   for (const spec of init.models) {
-    const { session, providers: used } = await openSession(spec.generatorPath);
+    const arena = rowFloat32Bytes(spec.manifest) * spec.maxBatch <= ARENA_MAX_BYTES;
+    const { session, providers: used } = await openSession(spec.generatorPath, arena);
     providers[spec.id] = used;
-    models.set(spec.id, { spec, session, tokenizer: spec.tokenizerPath ? TextTokenizer.fromFile(spec.tokenizerPath) : null });
+    models.set(spec.id, { spec, session, tokenizer: spec.tokenizerPath ? TextTokenizer.fromFile(spec.tokenizerPath) : null, cast: undefined });
   }
-  // Tasks are served strictly one after another: a session is not shared between runs.
+  // Forward passes run strictly one after another (a session is not shared between runs);
+  // a batch's writes continue in the background while the next one computes.
   let chain = Promise.resolve();
   port.on('message', (task: GenerateTask) => {
     chain = chain.then(() =>
-      runTask(task).catch((err: unknown) => post({ type: 'task-failed', taskId: task.taskId, message: (err as Error).message ?? String(err) })),
+      runTask(task).then(
+        (writing) => void writing,
+        (err: unknown) => post({ type: 'task-failed', taskId: task.taskId, message: (err as Error).message ?? String(err) }),
+      ),
     );
   });
   post({ type: 'ready', providers });

@@ -1,22 +1,31 @@
 /** Messages between the inference pool (worker process main thread) and its threads. */
 import type { Manifest } from '../models/manifest-schema.js';
 import type { ResolvedOptions } from '../jobs/payloads.js';
+import type { WrittenFile } from '../store/adapter-file-writer.js';
 
 export interface ThreadModel {
   id: string;
   generatorPath: string;
   tokenizerPath: string | null;
   manifest: Manifest;
+  /** Largest batch this model runs (sizes the onnxruntime arena decision). */
+  maxBatch: number;
 }
 
 export interface ThreadInit {
   models: ThreadModel[];
   executionProviders: string[];
   intraOpThreads: number;
+  /** The filesystem store the threads write adapters into. */
+  dataDir: string;
+  fsync: boolean;
+  /** Output buffers a thread keeps for reuse (bytes); 0 = none. */
+  bufferCacheBytes: number;
 }
 
 /** One adapter to generate. */
 export interface GenerateItem {
+  tenant: string;
   adapterId: string;
   modelSha256: string;
   /** Text fields (text models). */
@@ -33,14 +42,18 @@ export interface GenerateTask {
   items: GenerateItem[];
 }
 
+/** A generated adapter is reported by its files' names, sizes and digests: its bytes stay in the thread. */
 export type ItemResult =
-  | { ok: true; files: { name: string; data: Uint8Array }[] }
+  | { ok: true; files: WrittenFile[] }
   | { ok: false; error: { code: string; message: string; retryable: boolean } };
 
 export interface TaskTimings {
   tokenizeMs: number;
   forwardMs: number;
+  /** Check, dtype conversion and file planning. */
   assembleMs: number;
+  /** Writing, hashing and the batch's group commit. */
+  writeMs: number;
 }
 
 export type ThreadMessage =

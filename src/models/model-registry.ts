@@ -161,6 +161,8 @@ async function loadModel(dir: string, manifestFile: string, verify: boolean): Pr
     } catch (err) {
       throw new ModelLoadError(`${manifestFile}: condition.tokenizer: ${manifest.condition.tokenizer} does not load (${(err as Error).message})`);
     }
+    const problem = tokenizer.checkIds();
+    if (problem) throw new ModelLoadError(`model ${manifest.id} (${manifestFile}): condition.tokenizer: ${problem}`);
   }
   if (verify) {
     let session: ort.InferenceSession;

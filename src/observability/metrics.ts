@@ -19,6 +19,7 @@ export class Metrics {
   readonly batchSize: client.Histogram<'model'>;
   readonly webhookDeliveries: client.Counter<'outcome'>;
   private readonly queues = new Map<string, QueueCounts>();
+  private readonly budgets: { inUse: number; peak: number; limit: number }[] = [];
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -34,6 +35,16 @@ export class Metrics {
     this.generation = new client.Histogram({ name: 'hyperadapt_generation_seconds', help: 'Forward pass time of one batch', labelNames: ['model'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2], registers });
     this.batchSize = new client.Histogram({ name: 'hyperadapt_batch_size', help: 'Jobs per forward pass', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
     this.webhookDeliveries = new client.Counter({ name: 'hyperadapt_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers });
+    const budgets = this.budgets;
+    new client.Gauge({
+      name: 'hyperadapt_adapter_bytes_in_flight', help: 'Adapter bytes a worker holds in flight (ADAPTER_BYTES_IN_FLIGHT bounds them): now, peak since start, limit', labelNames: ['stat'], registers,
+      collect() {
+        if (budgets.length === 0) return;
+        this.set({ stat: 'now' }, budgets.reduce((a, b) => a + b.inUse, 0));
+        this.set({ stat: 'peak' }, Math.max(...budgets.map((b) => b.peak)));
+        this.set({ stat: 'limit' }, budgets.reduce((a, b) => a + b.limit, 0));
+      },
+    });
     const queues = this.queues;
     new client.Gauge({
       name: 'hyperadapt_queue_jobs', help: 'BullMQ jobs (computations) by queue and state', labelNames: ['queue', 'state'], registers,
@@ -44,6 +55,11 @@ export class Metrics {
         }
       },
     });
+  }
+
+  /** Reports a worker's in-flight adapter bytes (now, peak, limit) at every scrape. */
+  watchBudget(budget: { inUse: number; peak: number; limit: number }): void {
+    this.budgets.push(budget);
   }
 
   /** Reports a queue's depth by state at every scrape. */

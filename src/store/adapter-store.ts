@@ -1,23 +1,22 @@
 /**
- * The adapter store. Blobs live on the filesystem under DATA_DIR (shared storage when workers
- * run on several machines), written atomically: every file goes into a private temp directory,
- * is fsynced, and the directory is renamed into place, so a reader sees all of an adapter or
- * none of it. Redis holds the index (the adapter record), written only after the rename.
+ * The adapter store's index and readers. Blobs live on the filesystem under DATA_DIR (shared
+ * storage when workers run on several machines), written by the inference threads'
+ * AdapterFileWriter (per-file atomic rename, group commit); Redis holds the index (the adapter
+ * record), written only after a batch's files are durable, so an indexed adapter is whole.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs, constants as fsc } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { LuaScript } from './lua-runner.js';
 import { DELETE_ADAPTER } from './lua-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { ADAPTER_ID_PATTERN, AdapterLayout } from './adapter-layout.js';
+
+export { ADAPTER_ID_PATTERN } from './adapter-layout.js';
 
 const deleteAdapter = new LuaScript(DELETE_ADAPTER);
-
-export const ADAPTER_ID_PATTERN = /^ad_[0-9a-f]{40}$/;
-const TENANT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const FILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export interface AdapterFile {
   name: string;
@@ -63,69 +62,25 @@ export interface AdapterStoreOptions {
   redis: Redis;
   keys: RedisKeys;
   dataDir: string;
-  /** fsync files and directories before the rename/index (default true). */
-  fsync?: boolean;
 }
 
 export class AdapterStore {
   private readonly redis: Redis;
   private readonly keys: RedisKeys;
   readonly dataDir: string;
-  private readonly knownDirs = new Set<string>();
+  readonly layout: AdapterLayout;
   private readonly verified = new Set<string>();
-  private readonly fsync: boolean;
 
   constructor(options: AdapterStoreOptions) {
-    if (!path.isAbsolute(options.dataDir)) throw new TypeError('dataDir must be an absolute path');
+    this.layout = new AdapterLayout(options.dataDir);
     this.redis = options.redis;
     this.keys = options.keys;
     this.dataDir = options.dataDir;
-    this.fsync = options.fsync ?? true;
   }
 
   /** The directory of one adapter. Ids and tenants are validated, so no path can walk out. */
   adapterDir(tenant: string, adapterId: string): string {
-    if (!TENANT_PATTERN.test(tenant)) throw new TypeError('invalid tenant');
-    if (!ADAPTER_ID_PATTERN.test(adapterId)) throw new TypeError('invalid adapter id');
-    return path.join(this.dataDir, 'tenants', tenant, 'adapters', adapterId);
-  }
-
-  /**
-   * Writes an adapter's files atomically. Idempotent: content-addressed, so when the directory
-   * already exists (another worker won the race) it holds the same bytes and is kept.
-   */
-  async writeFiles(tenant: string, adapterId: string, files: { name: string; data: Uint8Array }[]): Promise<void> {
-    const finalDir = this.adapterDir(tenant, adapterId);
-    const tmpRoot = path.join(this.dataDir, 'tmp');
-    await this.ensureDir(tmpRoot);
-    await this.ensureDir(path.dirname(finalDir));
-    const tmpDir = path.join(tmpRoot, `${adapterId}.${randomBytes(6).toString('hex')}`);
-    await fs.mkdir(tmpDir);
-    try {
-      for (const f of files) if (!FILE_NAME_PATTERN.test(f.name)) throw new TypeError(`invalid file name ${f.name}`);
-      // Files are written and fsynced concurrently: the fsyncs overlap instead of queueing.
-      await Promise.all(files.map((f) => writeFile(path.join(tmpDir, f.name), f.data, this.fsync)));
-      if (this.fsync) await fsyncDir(tmpDir);
-      try {
-        await fs.rename(tmpDir, finalDir);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-        await fs.rm(tmpDir, { recursive: true, force: true }); // the same content is already there
-      }
-      if (this.fsync) await fsyncDir(path.dirname(finalDir));
-    } catch (err) {
-      await fs.rm(tmpDir, { recursive: true, force: true }).catch(() => undefined);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') this.knownDirs.clear();
-      throw err;
-    }
-  }
-
-  /** mkdir -p, once per directory per process (it is on every write's path). */
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.knownDirs.has(dir)) return;
-    await fs.mkdir(dir, { recursive: true });
-    this.knownDirs.add(dir);
+    return this.layout.adapterDir(tenant, adapterId);
   }
 
   async get(tenant: string, adapterId: string): Promise<AdapterRecord | undefined> {
@@ -176,7 +131,7 @@ export class AdapterStore {
     if (!removed) return false;
     const dir = this.adapterDir(tenant, adapterId);
     // Rename first so a concurrent re-generation never sees a half-deleted directory.
-    const trash = path.join(this.dataDir, 'tmp', `deleted.${adapterId}.${randomBytes(6).toString('hex')}`);
+    const trash = path.join(this.layout.tmpDir(), `deleted.${adapterId}.${randomBytes(6).toString('hex')}`);
     await fs.mkdir(path.dirname(trash), { recursive: true });
     await fs.rename(dir, trash).then(
       () => fs.rm(trash, { recursive: true, force: true }),
@@ -212,27 +167,6 @@ export class AdapterStore {
 
   /** Absolute path of one of an adapter's files (the name must be in its record). */
   filePath(tenant: string, adapterId: string, name: string): string {
-    if (!FILE_NAME_PATTERN.test(name)) throw new TypeError('invalid file name');
-    return path.join(this.adapterDir(tenant, adapterId), name);
-  }
-}
-
-async function writeFile(file: string, data: Uint8Array, fsync: boolean): Promise<void> {
-  const handle = await fs.open(file, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
-  try {
-    await handle.writeFile(data);
-    // fdatasync: the bytes and the size (all a reader needs), without a second journal write for times.
-    if (fsync) await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    return this.layout.file(tenant, adapterId, name);
   }
 }

@@ -7,16 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
-import { CANCEL_JOB, CREATE_JOB, FINISH_COMPUTATION, SET_PROGRESS, START_COMPUTATION } from './lua-scripts.js';
+import { CANCEL_JOB, CREATE_JOB, FINISH_COMPUTATIONS, START_COMPUTATIONS } from './lua-scripts.js';
+import { Coalescer } from './coalescer.js';
 import { LuaScript } from './lua-runner.js';
 import { jobView, type JobStatus, type JobView } from './job-view.js';
 import { RedisKeys } from './redis-keys.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 const createJob = new LuaScript(CREATE_JOB);
-const startComputation = new LuaScript(START_COMPUTATION);
-const setProgress = new LuaScript(SET_PROGRESS);
-const finishComputation = new LuaScript(FINISH_COMPUTATION);
+const startComputations = new LuaScript(START_COMPUTATIONS);
+const finishComputations = new LuaScript(FINISH_COMPUTATIONS);
 const cancelJob = new LuaScript(CANCEL_JOB);
 
 export const JOB_ID_PATTERN = /^job_[0-9a-f]{24}$/;
@@ -51,8 +51,20 @@ export interface JobStoreOptions {
   maxActiveJobs?: number;
 }
 
+export interface FinishComputationInput {
+  tenant: string;
+  adapterId: string;
+  computation: string;
+  outcome: 'succeeded' | 'failed';
+  adapterRecord?: unknown;
+  error?: { code: string; message: string };
+}
+
 export class JobStore {
   private readonly redis: Redis;
+  /** Starts and finishes of one event-loop turn go to Redis as one script call each. */
+  private readonly starts = new Coalescer((inputs: { tenant: string; adapterId: string; computation: string }[]) => this.startMany(inputs));
+  private readonly finishes = new Coalescer((inputs: FinishComputationInput[]) => this.finishMany(inputs));
   readonly keys: RedisKeys;
   private readonly retentionSeconds: number;
   private readonly idempotencyTtlSeconds: number;
@@ -205,54 +217,44 @@ export class JobStore {
   }
 
   /** Marks the computation's queued jobs running; returns the ids still waiting for it. */
-  async startComputation(tenant: string, adapterId: string, computation: string): Promise<string[]> {
-    return (await startComputation.run(
-      this.redis,
-      [this.keys.waiters(tenant, computation), this.keys.computation(tenant, adapterId), this.keys.webhookOutbox()],
-      [this.keys.jobPrefix(tenant), new Date().toISOString(), computation, this.keys.events(), tenant],
-    )) as string[];
+  startComputation(tenant: string, adapterId: string, computation: string): Promise<string[]> {
+    return this.starts.call({ tenant, adapterId, computation });
   }
 
-  async setProgress(tenant: string, computation: string, progress: number): Promise<void> {
-    await setProgress.run(
-      this.redis,
-      [this.keys.waiters(tenant, computation), this.keys.webhookOutbox()],
-      [this.keys.jobPrefix(tenant), String(progress), this.keys.events(), tenant],
-    );
+  private async startMany(inputs: { tenant: string; adapterId: string; computation: string }[]): Promise<string[][]> {
+    const keys = [this.keys.webhookOutbox()];
+    const args: (string | number)[] = [new Date().toISOString(), this.keys.events()];
+    for (const c of inputs) {
+      keys.push(this.keys.waiters(c.tenant, c.computation), this.keys.computation(c.tenant, c.adapterId));
+      args.push(this.keys.jobPrefix(c.tenant), c.computation, c.tenant);
+    }
+    return (await startComputations.run(this.redis, keys, args)) as string[][];
   }
 
-  /** Ends a computation: records the adapter (on success) and ends every job still waiting. */
-  async finishComputation(args: {
-    tenant: string;
-    adapterId: string;
-    computation: string;
-    outcome: 'succeeded' | 'failed';
-    adapterRecord?: unknown;
-    error?: { code: string; message: string };
-  }): Promise<string[]> {
-    const { tenant, adapterId, computation } = args;
+  /**
+   * Ends a computation: records the adapter (on success) and ends every job still waiting.
+   * Calls of the same turn (a batch) share one script call.
+   */
+  finishComputation(args: FinishComputationInput): Promise<string[]> {
+    return this.finishes.call(args);
+  }
+
+  private async finishMany(inputs: FinishComputationInput[]): Promise<string[][]> {
     const now = new Date();
-    return (await finishComputation.run(
-      this.redis,
-      [
-        this.keys.adapter(tenant, adapterId),
-        this.keys.adapters(tenant),
-        this.keys.waiters(tenant, computation),
-        this.keys.computation(tenant, adapterId),
-        this.keys.webhookOutbox(),
-      ],
-      [
-        this.keys.jobPrefix(tenant),
-        now.toISOString(),
-        computation,
-        this.keys.events(),
-        tenant,
-        args.outcome,
-        adapterId,
-        args.adapterRecord === undefined ? '' : JSON.stringify(args.adapterRecord),
-        now.getTime(),
-        args.error ? JSON.stringify(args.error) : '',
-      ],
-    )) as string[];
+    const keys = [this.keys.webhookOutbox()];
+    const args: (string | number)[] = [now.toISOString(), now.getTime(), this.keys.events()];
+    for (const c of inputs) {
+      keys.push(this.keys.adapter(c.tenant, c.adapterId), this.keys.adapters(c.tenant), this.keys.waiters(c.tenant, c.computation), this.keys.computation(c.tenant, c.adapterId));
+      args.push(
+        this.keys.jobPrefix(c.tenant),
+        c.computation,
+        c.tenant,
+        c.outcome,
+        c.adapterId,
+        c.adapterRecord === undefined ? '' : JSON.stringify(c.adapterRecord),
+        c.error ? JSON.stringify(c.error) : '',
+      );
+    }
+    return (await finishComputations.run(this.redis, keys, args)) as string[][];
   }
 }

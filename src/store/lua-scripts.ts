@@ -30,8 +30,10 @@ local function announce(channel, outbox, tenant, id, jobKey, event)
   local flat = redis.call('HGETALL', jobKey)
   local rec = {}
   for i = 1, #flat, 2 do rec[flat[i]] = flat[i + 1] end
+  -- The record is encoded once and spliced into the message (not encoded a second time).
   local snapshot = cjson.encode(rec)
-  redis.call('PUBLISH', channel, cjson.encode({t = tenant, j = id, s = rec.status, e = event, q = seq, r = rec}))
+  redis.call('PUBLISH', channel, '{"t":' .. cjson.encode(tenant) .. ',"j":' .. cjson.encode(id) .. ',"s":' .. cjson.encode(rec.status or '') ..
+    ',"e":' .. cjson.encode(event) .. ',"q":' .. seq .. ',"r":' .. snapshot .. '}')
   if not rec.webhook or rec.webhook == '' then return end
   local ok, hook = pcall(cjson.decode, rec.webhook)
   if not ok or type(hook) ~= 'table' or type(hook.url) ~= 'string' then return end
@@ -81,7 +83,9 @@ else
   redis.call('SADD', waitPrefix .. comp, jobId)
   result = {'queued', jobId, comp, created}
 end
-for k, v in pairs(fields) do redis.call('HSET', KEYS[2], k, v) end
+local flat = {}
+for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+redis.call('HSET', KEYS[2], unpack(flat))
 redis.call('EXPIRE', KEYS[2], retention)
 redis.call('ZADD', KEYS[3], nowMs, jobId)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (nowMs - retention * 1000))
@@ -93,71 +97,79 @@ table.insert(result, redis.call('HGETALL', KEYS[2]))
 return result
 `;
 
-/** KEYS: waiters, computation, webhook outbox. ARGV: jobPrefix, now, computationId, channel, tenant. Returns live job ids. */
-export const START_COMPUTATION = `${PUBLISH}
-local ids = redis.call('SMEMBERS', KEYS[1])
-local live = {}
-for _, id in ipairs(ids) do
-  local k = ARGV[1] .. id
-  local st = redis.call('HGET', k, 'status')
-  if st == 'queued' then
-    redis.call('HSET', k, 'status', 'running', 'started_at', ARGV[2])
-    announce(ARGV[4], KEYS[3], ARGV[5], id, k, 'job.started')
-    table.insert(live, id)
-  elseif st == 'running' then
-    table.insert(live, id)
-  else
-    redis.call('SREM', KEYS[1], id)
+/**
+ * Starts several computations in one round trip (a worker coalesces the jobs it took in the
+ * same tick). KEYS: webhook outbox, then per computation: waiters, computation.
+ * ARGV: now, channel, then per computation: jobPrefix, computationId, tenant.
+ * Returns, per computation, the job ids still waiting for it.
+ */
+export const START_COMPUTATIONS = `${PUBLISH}
+local now, channel = ARGV[1], ARGV[2]
+local out = {}
+for c = 0, (#KEYS - 1) / 2 - 1 do
+  local waiters, compKey = KEYS[2 + 2 * c], KEYS[3 + 2 * c]
+  local prefix, comp, tenant = ARGV[3 + 3 * c], ARGV[4 + 3 * c], ARGV[5 + 3 * c]
+  local live = {}
+  for _, id in ipairs(redis.call('SMEMBERS', waiters)) do
+    local k = prefix .. id
+    local st = redis.call('HGET', k, 'status')
+    if st == 'queued' then
+      redis.call('HSET', k, 'status', 'running', 'started_at', now)
+      announce(channel, KEYS[1], tenant, id, k, 'job.started')
+      table.insert(live, id)
+    elseif st == 'running' then
+      table.insert(live, id)
+    else
+      redis.call('SREM', waiters, id)
+    end
   end
-end
-if #live == 0 then
-  if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-  redis.call('DEL', KEYS[1])
-end
-return live
-`;
-
-/** KEYS: waiters, webhook outbox. ARGV: jobPrefix, progress, channel, tenant. */
-export const SET_PROGRESS = `${PUBLISH}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local k = ARGV[1] .. id
-  if redis.call('HGET', k, 'status') == 'running' then
-    redis.call('HSET', k, 'progress', ARGV[2])
-    announce(ARGV[3], KEYS[2], ARGV[4], id, k, 'job.progress')
+  if #live == 0 then
+    if redis.call('GET', compKey) == comp then redis.call('DEL', compKey) end
+    redis.call('DEL', waiters)
   end
+  out[c + 1] = live
 end
-return 1
+return out
 `;
 
 /**
- * KEYS: adapter, adapters, waiters, computation, webhook outbox.
- * ARGV: jobPrefix, now, computationId, channel, tenant, outcome ('succeeded'|'failed'),
- *       adapterId, adapterRecordJson, createdMs, errorJson.
+ * Ends several computations in one round trip — a whole batch once its files are durable.
+ * KEYS: webhook outbox, then per computation: adapter, adapters, waiters, computation.
+ * ARGV: now, nowMs, channel, then per computation: jobPrefix, computationId, tenant, outcome
+ * ('succeeded'|'failed'), adapterId, adapterRecordJson, errorJson.
+ * Returns, per computation, the job ids it ended.
  */
-export const FINISH_COMPUTATION = `${PUBLISH}
-local prefix, now, comp, channel, tenant, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if outcome == 'succeeded' and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'record', ARGV[8], 'created_ms', ARGV[9])
-  redis.call('ZADD', KEYS[2], ARGV[9], ARGV[7])
-end
-local done = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local k = prefix .. id
-  local st = redis.call('HGET', k, 'status')
-  if st == 'queued' or st == 'running' then
-    if st == 'queued' then redis.call('HSET', k, 'started_at', now) end
-    if outcome == 'succeeded' then
-      redis.call('HSET', k, 'status', 'succeeded', 'adapter_id', ARGV[7], 'progress', '1', 'finished_at', now)
-    else
-      redis.call('HSET', k, 'status', 'failed', 'error', ARGV[10], 'finished_at', now)
-    end
-    announce(channel, KEYS[5], tenant, id, k, 'job.' .. outcome)
-    table.insert(done, id)
+export const FINISH_COMPUTATIONS = `${PUBLISH}
+local now, nowMs, channel = ARGV[1], ARGV[2], ARGV[3]
+local out = {}
+for c = 0, (#KEYS - 1) / 4 - 1 do
+  local adapterKey, adaptersKey, waiters, compKey = KEYS[2 + 4 * c], KEYS[3 + 4 * c], KEYS[4 + 4 * c], KEYS[5 + 4 * c]
+  local a = 4 + 7 * c
+  local prefix, comp, tenant, outcome, adapterId, record, err = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  if outcome == 'succeeded' and redis.call('EXISTS', adapterKey) == 0 then
+    redis.call('HSET', adapterKey, 'record', record, 'created_ms', nowMs)
+    redis.call('ZADD', adaptersKey, nowMs, adapterId)
   end
+  local done = {}
+  for _, id in ipairs(redis.call('SMEMBERS', waiters)) do
+    local k = prefix .. id
+    local st = redis.call('HGET', k, 'status')
+    if st == 'queued' or st == 'running' then
+      if st == 'queued' then redis.call('HSET', k, 'started_at', now) end
+      if outcome == 'succeeded' then
+        redis.call('HSET', k, 'status', 'succeeded', 'adapter_id', adapterId, 'progress', '1', 'finished_at', now)
+      else
+        redis.call('HSET', k, 'status', 'failed', 'error', err, 'finished_at', now)
+      end
+      announce(channel, KEYS[1], tenant, id, k, 'job.' .. outcome)
+      table.insert(done, id)
+    end
+  end
+  redis.call('DEL', waiters)
+  if redis.call('GET', compKey) == comp then redis.call('DEL', compKey) end
+  out[c + 1] = done
 end
-redis.call('DEL', KEYS[3])
-if redis.call('GET', KEYS[4]) == comp then redis.call('DEL', KEYS[4]) end
-return done
+return out
 `;
 
 /** KEYS: job, webhook outbox. ARGV: now, waitersPrefix, channel, tenant, jobId. */

@@ -1,4 +1,4 @@
-/** Reads a .tar.gz into name → bytes (tests only). */
+/** Reads a .tar or .tar.gz into name → bytes (tests only). */
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { Readable } from 'node:stream';
@@ -19,7 +19,8 @@ export async function readTarGz(bytes: Uint8Array): Promise<Map<string, Buffer>>
     extract.on('finish', resolve);
     extract.on('error', reject);
   });
-  Readable.from([gunzipSync(bytes)]).pipe(extract);
+  const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
+  Readable.from([gzipped ? gunzipSync(bytes) : Buffer.from(bytes)]).pipe(extract);
   await done;
   return files;
 }

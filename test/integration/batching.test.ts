@@ -1,7 +1,9 @@
 /** Dynamic batching over the real inference pool (fixture generator) and through the service. */
 import { readSafetensors } from '../../src/adapters/safetensors.js';
 import { Batcher } from '../../src/inference/batcher.js';
-import { InferencePool } from '../../src/inference/inference-pool.js';
+import type { InferencePool } from '../../src/inference/inference-pool.js';
+import { openScratchPool, SCRATCH_TENANT, type ScratchPool } from '../../src/eval/scratch-pool.js';
+import { createHash } from 'node:crypto';
 import { createLogger } from '../../src/logging/logger.js';
 import { ModelRegistry } from '../../src/models/model-registry.js';
 import type { GenerateItem } from '../../src/inference/thread-protocol.js';
@@ -11,28 +13,29 @@ const MODEL = 'fixture-text-tiny';
 
 describe('Batcher over the inference pool', () => {
   let pool: InferencePool;
+  let scratch: ScratchPool;
   let registry: ModelRegistry;
   beforeAll(async () => {
     registry = await ModelRegistry.load({ dirs: [FIXTURE_MODELS_DIR] });
-    const m = registry.get(MODEL)!;
-    pool = new InferencePool({
-      threads: 1,
-      log: createLogger('silent'),
-      init: { models: [{ id: MODEL, generatorPath: m.generatorPath, tokenizerPath: `${m.dir}/tokenizer.json`, manifest: m.manifest }], executionProviders: ['cpu'], intraOpThreads: 1 },
-    });
+    scratch = openScratchPool([registry.get(MODEL)!], createLogger('silent'));
+    pool = scratch.pool;
     await pool.ready();
   });
   afterAll(async () => {
-    await pool?.close();
+    await scratch?.close();
   });
 
+  // Rows of one batch are different adapters: one id per text (the batched and the alone run of
+  // the same text write the same id, read back right after each).
+  const idOf = (text: string) => `ad_${createHash('sha1').update(text).digest('hex')}`;
   const item = (text: string): GenerateItem => ({
-    adapterId: `ad_${'1'.repeat(40)}`,
+    tenant: SCRATCH_TENANT,
+    adapterId: idOf(text),
     modelSha256: registry.get(MODEL)!.manifest.sha256,
     input: { context: text },
     options: { dtype: 'float32', format: 'peft' },
   });
-  const tensors = (files: { name: string; data: Uint8Array }[]) => readSafetensors(new Uint8Array(files.find((f) => f.name === 'adapter_model.safetensors')!.data)).tensors;
+  const tensors = (text: string) => readSafetensors(scratch.read(idOf(text), 'adapter_model.safetensors')).tensors;
 
   it('runs queued items in batches of at most maxBatch, each row identical to running it alone', async () => {
     const sizes: number[] = [];
@@ -45,11 +48,12 @@ describe('Batcher over the inference pool', () => {
     expect(Math.max(...sizes)).toBe(4);
     expect(sizes[0]).toBe(1);
     for (let i = 0; i < texts.length; i++) {
-      const alone = (await pool.generate(MODEL, [item(texts[i]!)])).results[0]!;
       const b = batched[i]!.result;
-      if (!b.ok || !alone.ok) throw new Error('generation failed');
-      const tb = tensors(b.files);
-      const ta = tensors(alone.files);
+      if (!b.ok) throw new Error('generation failed');
+      const tb = tensors(texts[i]!);
+      const alone = (await pool.generate(MODEL, [item(texts[i]!)])).results[0]!;
+      if (!alone.ok) throw new Error('generation failed');
+      const ta = tensors(texts[i]!);
       for (const [k, t] of Object.entries(ta)) {
         const x = new Float32Array(t.data.slice().buffer);
         const y = new Float32Array(tb[k]!.data.slice().buffer);

@@ -122,7 +122,7 @@ describe('an unwritable data dir', () => {
     const svc = await startTestService({ env: { JOB_ATTEMPTS: '6', JOB_BACKOFF_MS: '150' } });
     try {
       mkdirSync(svc.config.dataDir, { recursive: true });
-      const blocker = path.join(svc.config.dataDir, 'tmp');
+      const blocker = path.join(svc.config.dataDir, 'tenants');
       writeFileSync(blocker, 'the disk is "full"');
       const accepted: string[] = [];
       await load(svc, 'disk', 10, 5, accepted, []);

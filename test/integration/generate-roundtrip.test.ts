@@ -107,14 +107,27 @@ describe('POST /v1/adapters → PEFT adapter', () => {
     expect(unsatisfiable.status).toBe(416);
   });
 
-  it('serves a tar.gz laid out as save_pretrained, with the same bytes as the files', async () => {
-    const res = await fetch(`${svc.url}/v1/adapters/${adapterId}/archive`);
+  it.each([
+    ['', 'application/x-tar', 'tar'],
+    ['?compression=none', 'application/x-tar', 'tar'],
+    ['?compression=gzip', 'application/gzip', 'tar.gz'],
+  ])('serves an archive%s laid out as save_pretrained, with the same bytes as the files', async (query, type, ext) => {
+    const res = await fetch(`${svc.url}/v1/adapters/${adapterId}/archive${query}`);
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/gzip');
-    const files = await readTarGz(new Uint8Array(await res.arrayBuffer()));
+    expect(res.headers.get('content-type')).toBe(type);
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${adapterId}.${ext}"`);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect(bytes[0] === 0x1f && bytes[1] === 0x8b).toBe(ext === 'tar.gz');
+    const files = await readTarGz(bytes);
     expect([...files.keys()].sort()).toEqual([`${adapterId}/README.md`, `${adapterId}/adapter_config.json`, `${adapterId}/adapter_model.safetensors`]);
     const direct = Buffer.from(await (await fetch(`${svc.url}/v1/adapters/${adapterId}/files/adapter_model.safetensors`)).arrayBuffer());
     expect(files.get(`${adapterId}/adapter_model.safetensors`)!.equals(direct)).toBe(true);
+  });
+
+  it('refuses an unknown archive compression with 400', async () => {
+    const r = await call(svc.url, 'GET', `/v1/adapters/${adapterId}/archive?compression=zstd`);
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('invalid_request');
   });
 
   it('answers a repeat request from the cache with 200 and cached: true, without the worker', async () => {

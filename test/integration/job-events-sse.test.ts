@@ -45,17 +45,17 @@ describe('job event stream', () => {
     expect(sse.events[1]!.data).toMatchObject({ id: job.id, object: 'job', status: 'canceled' });
   });
 
-  it('streams job.queued, job.started, job.progress and job.succeeded in order, each with the Job, then ends', async () => {
+  it('streams job.queued, job.started and job.succeeded in order, each with the Job, then ends', async () => {
     const job = (await call(svc.url, 'POST', '/v1/adapters', ctx('watch me being generated'))).body;
     const sse = await stream(job.id);
     await sse.waitFor(() => sse.events.length === 1);
     expect(sse.events[0]).toMatchObject({ type: 'job.queued', data: { id: job.id, status: 'queued', progress: 0 } });
     await svc.startWorker();
     await sse.ended;
-    expect(sse.events.map((e) => e.type)).toEqual(['job.queued', 'job.started', 'job.progress', 'job.succeeded']);
-    expect(sse.events.map((e) => e.data.status)).toEqual(['queued', 'running', 'running', 'succeeded']);
-    expect(sse.events[2]!.data.progress).toBeGreaterThan(0);
-    const done = sse.events[3]!.data;
+    // One forward pass has no intermediate progress to report: no job.progress from these generators.
+    expect(sse.events.map((e) => e.type)).toEqual(['job.queued', 'job.started', 'job.succeeded']);
+    expect(sse.events.map((e) => e.data.status)).toEqual(['queued', 'running', 'succeeded']);
+    const done = sse.events[2]!.data;
     expect(done).toMatchObject({ id: job.id, status: 'succeeded', progress: 1 });
     expect(done.adapter_id).toMatch(/^ad_[0-9a-f]{40}$/);
     expect(done.urls.adapter).toBe(`/v1/adapters/${done.adapter_id}`);

@@ -1,7 +1,9 @@
 /**
  * The generate worker: a BullMQ Worker whose processor re-parses each job, starts the shared
- * computation, hands the forward pass to the inference thread pool (so this thread stays free
- * to renew locks), writes the adapter atomically and ends every job waiting for it.
+ * computation, takes the job's share of the in-flight byte budget, and hands generation to the
+ * inference thread pool — forward pass, conversion, hashing and the durable file writes all
+ * happen there, so this thread (locks, Redis) never holds a tensor byte. It gets back names,
+ * sizes and digests, and ends every job waiting for the adapter (a batch in one Redis call).
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { closeOnce } from '../../src/main/cleanup.js';
@@ -13,7 +15,10 @@ import { InferencePool } from '../../src/inference/inference-pool.js';
 import { Batcher } from '../../src/inference/batcher.js';
 import type { ModelRegistry } from '../../src/models/model-registry.js';
 import { targetModules } from '../../src/models/model-view.js';
-import { fileDigest, rankWarnings } from '../../src/adapters/assemble.js';
+import { rankWarnings, rowFloat32Bytes } from '../../src/adapters/assemble.js';
+import { DTYPE_BYTES, type Dtype } from '../../src/adapters/dtype.js';
+import { ByteBudget } from '../../src/inference/byte-budget.js';
+import type { Manifest } from '../../src/models/manifest-schema.js';
 import { AdapterStore, type AdapterRecord } from '../../src/store/adapter-store.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { RedisKeys } from '../../src/store/redis-keys.js';
@@ -23,7 +28,24 @@ import { Metrics } from '../../src/observability/metrics.js';
 export interface GenerateWorker {
   worker: Worker;
   pool: InferencePool;
+  /** Adapter bytes in flight (its `peak` is what backpressure is measured by). */
+  budget: ByteBudget;
   close(): Promise<void>;
+}
+
+/** Bytes one job holds while generated: its float32 outputs, plus their converted copy. */
+export function jobBytes(manifest: Manifest, dtype: Dtype): number {
+  const f32 = rowFloat32Bytes(manifest);
+  return dtype === 'float32' ? f32 : f32 + (f32 / 4) * DTYPE_BYTES[dtype];
+}
+
+/**
+ * The largest batch a model runs: the manifest's `max_batch` when it gives one, else as many
+ * rows as fit in half the byte budget (so a batch can be written while the next computes).
+ */
+export function modelMaxBatch(manifest: Manifest, batchMaxSize: number, bytesInFlight: number): number {
+  const derived = Math.max(1, Math.floor(bytesInFlight / 2 / jobBytes(manifest, 'float16')));
+  return Math.max(1, Math.min(batchMaxSize, manifest.max_batch ?? derived));
 }
 
 interface Deps {
@@ -33,6 +55,7 @@ interface Deps {
   adapters: AdapterStore;
   pool: InferencePool;
   batcher: Batcher;
+  budget: ByteBudget;
   log: Logger;
   metrics: Metrics;
 }
@@ -62,22 +85,29 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
     log.info('every job waiting for this computation was canceled; skipping it');
     return { adapter_id: data.adapter_id, skipped: true };
   }
-  log.info({ jobs: live }, 'generating adapter');
+  log.debug({ jobs: live }, 'generating adapter');
   try {
-    const { result, timings, batchSize } = await deps.batcher.submit(data.model, {
-      adapterId: data.adapter_id,
-      modelSha256: data.model_sha256,
-      ...(data.kind === 'text' ? { input: data.input } : { images: data.images }),
-      options: data.options,
-    });
+    // Past the budget, the job waits here before any of its tensors exist.
+    const release = await deps.budget.acquire(jobBytes(model.manifest, data.options.dtype));
+    let generated;
+    try {
+      generated = await deps.batcher.submit(data.model, {
+        tenant: data.tenant,
+        adapterId: data.adapter_id,
+        modelSha256: data.model_sha256,
+        ...(data.kind === 'text' ? { input: data.input } : { images: data.images }),
+        options: data.options,
+      });
+    } finally {
+      release();
+    }
+    const { result, timings, batchSize } = generated;
     if (!result.ok) {
       if (result.error.retryable && !lastAttempt) throw new Error(result.error.message);
-      await fail(deps, data, result.error.code, result.error.message);
+      const code = result.error.code === 'storage_failed' ? 'generation_failed' : result.error.code;
+      await fail(deps, data, code, result.error.message);
       throw new UnrecoverableError(result.error.message);
     }
-    await deps.jobs.setProgress(data.tenant, data.computation, 0.9);
-    const files = result.files.map((f) => ({ name: f.name, data: new Uint8Array(f.data) }));
-    await deps.adapters.writeFiles(data.tenant, data.adapter_id, files);
     const m = model.manifest;
     const warnings = rankWarnings(m.lora.r);
     const record: AdapterRecord = {
@@ -92,7 +122,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
       use_rslora: m.lora.use_rslora,
       target_modules: targetModules(m),
       dtype: data.options.dtype,
-      files: files.map((f) => ({ name: f.name, bytes: f.data.byteLength, sha256: fileDigest(f.data) })),
+      files: result.files,
       created_at: new Date().toISOString(),
       ...(warnings.length ? { warnings } : {}),
     };
@@ -114,6 +144,10 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
 
 export async function startGenerateWorker(config: Readonly<Config>, registry: ModelRegistry, log: Logger, metrics: Metrics = new Metrics()): Promise<GenerateWorker> {
   const models = registry.list();
+  const maxBatch = (id: string) => {
+    const m = registry.get(id)?.manifest;
+    return m ? modelMaxBatch(m, config.batchMaxSize, config.adapterBytesInFlight) : 1;
+  };
   const pool = new InferencePool({
     threads: config.inferenceThreads,
     log,
@@ -123,9 +157,14 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
         generatorPath: m.generatorPath,
         tokenizerPath: m.manifest.condition.kind === 'text' ? `${m.dir}/${m.manifest.condition.tokenizer}` : null,
         manifest: m.manifest,
+        maxBatch: maxBatch(m.manifest.id),
       })),
       executionProviders: config.executionProviders,
       intraOpThreads: config.ortIntraOpThreads,
+      dataDir: config.dataDir,
+      fsync: config.storeFsync,
+      // Reused output buffers count against the budget's spirit: a quarter of it per process.
+      bufferCacheBytes: Math.floor(config.adapterBytesInFlight / 4 / config.inferenceThreads),
     },
   });
   try {
@@ -141,20 +180,22 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     config,
     registry,
     jobs: new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds }),
-    adapters: new AdapterStore({ redis, keys, dataDir: config.dataDir, fsync: config.storeFsync }),
+    adapters: new AdapterStore({ redis, keys, dataDir: config.dataDir }),
     pool,
     batcher: new Batcher({
       runner: pool,
-      maxBatch: (id) => Math.min(config.batchMaxSize, registry.get(id)?.manifest.max_batch ?? Infinity),
+      maxBatch,
       maxWaitMs: config.batchMaxWaitMs,
       onBatch: (model, size, timings) => {
         metrics.batchSize.observe({ model }, size);
         metrics.generation.observe({ model }, timings.forwardMs / 1000);
       },
     }),
+    budget: new ByteBudget(config.adapterBytesInFlight),
     log,
     metrics,
   };
+  metrics.watchBudget(deps.budget);
   const worker = new Worker(GENERATE_QUEUE, (job) => processGenerateJob(deps, job), {
     connection: redis,
     prefix: config.queuePrefix,
@@ -169,6 +210,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
   return {
     worker,
     pool,
+    budget: deps.budget,
     close: closeOnce(log, () => [
     // Waits for running jobs; main() bounds the whole shutdown with a timer.
     ['worker', () => worker.close()],

@@ -6,7 +6,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from '../../validation/zod.js';
 import { createAdapterRequestSchema } from '../../jobs/payloads.js';
-import { adaptersListQuery } from '../routes/adapters-routes.js';
+import { adaptersListQuery, archiveQuery } from '../routes/adapters-routes.js';
 import { jobsListQuery } from '../routes/jobs-routes.js';
 import { createPersonalizationJsonSchema, personalizationFieldsSchema } from '../../usecases/create-personalization-job/create-personalization-job.js';
 import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
@@ -126,8 +126,14 @@ export function buildSpec(): object {
     },
   });
   r.registerPath({
-    method: 'get', path: '/v1/adapters/{id}/archive', summary: 'The adapter directory as a tar.gz (PEFT save_pretrained layout)', security, request: { params: adapterId },
-    responses: { 200: { description: 'application/gzip tar of <id>/…', content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } }, ...errors(404) },
+    method: 'get', path: '/v1/adapters/{id}/archive', summary: 'The adapter directory as a tar (PEFT save_pretrained layout); gzip when asked', security, request: { params: adapterId, query: archiveQuery },
+    responses: {
+      200: {
+        description: 'A tar of <id>/… (`compression=none`, the default: application/x-tar) or a tar.gz (`compression=gzip`: application/gzip)',
+        content: { 'application/x-tar': { schema: { type: 'string', format: 'binary' } }, 'application/gzip': { schema: { type: 'string', format: 'binary' } } },
+      },
+      ...errors(400, 404),
+    },
   });
   r.registerPath({
     method: 'get', path: '/v1/jobs/{id}/events', summary: 'Live job events (Server-Sent Events)', security, request: { params: jobId },

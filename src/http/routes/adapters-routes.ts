@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import { jsonBody } from '../json-body.js';
 import { z } from '../../validation/zod.js';
 import { AppError } from '../../errors/app-error.js';
-import { writeTarGz } from '../../adapters/archive.js';
+import { writeTar } from '../../adapters/archive.js';
 import { createAdapterJob, type CreateAdapterDeps } from '../../usecases/create-adapter-job/create-adapter-job.js';
 import { adapterView, type AdapterRecord, type AdapterStore } from '../../store/adapter-store.js';
 import { limitParam, parseQuery } from '../query.js';
@@ -21,6 +21,10 @@ const CONTENT_TYPES: Record<string, string> = {
   '.md': 'text/markdown; charset=utf-8',
   '.safetensors': 'application/octet-stream',
 };
+
+export const archiveQuery = z.strictObject({
+  compression: z.enum(['none', 'gzip']).default('none').describe('`none` (default): a plain tar at file speed; `gzip`: a .tar.gz (LoRA weights shrink ~8%)'),
+});
 
 export interface AdaptersRoutesDeps extends CreateAdapterDeps {
   adapters: AdapterStore;
@@ -93,13 +97,15 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
   });
 
   r.get('/v1/adapters/:id/archive', async (req, res) => {
+    const q = parseQuery(req, archiveQuery);
     const rec = await load(req.tenant, req.params.id);
     await verified(req.tenant, rec, rec.files);
     const entries = rec.files.map((f) => ({ name: f.name, bytes: f.bytes, path: deps.adapters.filePath(req.tenant, rec.id, f.name) }));
-    res.setHeader('Content-Type', 'application/gzip');
-    res.setHeader('Content-Disposition', `attachment; filename="${rec.id}.tar.gz"`);
+    const gzip = q.compression === 'gzip';
+    res.setHeader('Content-Type', gzip ? 'application/gzip' : 'application/x-tar');
+    res.setHeader('Content-Disposition', `attachment; filename="${rec.id}.${gzip ? 'tar.gz' : 'tar'}"`);
     res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
-    await writeTarGz(rec.id, entries, new Date(rec.created_at), res);
+    await writeTar(rec.id, entries, new Date(rec.created_at), res, { gzip });
   });
   return r;
 }

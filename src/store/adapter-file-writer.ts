@@ -1,0 +1,155 @@
+/**
+ * Writes adapters' files to the filesystem store, from the inference threads: the bytes go from
+ * the generator's output buffers to the kernel with vectored writes, hashed on the way, and never
+ * reach the worker's main thread (it gets names, sizes and sha256s).
+ *
+ * Publishing is per file, without a temp directory per adapter: each file is written to a hidden
+ * name in the adapter's directory (`.<name>.<random>.tmp`), fdatasynced, and renamed into place,
+ * so a file name only ever shows whole bytes. Readers find adapters through the Redis index, and
+ * the index is written only after `writeBatch` resolves — group commit: the batch's files are
+ * written and synced concurrently, then every directory they touched is fsynced once, then the
+ * batch is reported durable. A crash before that leaves at most hidden temp files and renamed
+ * files of an adapter that no index entry points to; the retry rewrites them (same bytes, since
+ * the id is the content address).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import type { PlannedFile } from '../adapters/assemble.js';
+import { AdapterLayout } from './adapter-layout.js';
+
+export interface WrittenFile {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface AdapterWrite {
+  tenant: string;
+  adapterId: string;
+  files: PlannedFile[];
+}
+
+export type AdapterWriteResult = { ok: true; files: WrittenFile[] } | { ok: false; message: string };
+
+export interface AdapterFileWriterOptions {
+  dataDir: string;
+  /** fdatasync files and fsync directories before reporting them durable (default true). */
+  fsync?: boolean;
+}
+
+/** Linux's IOV_MAX: the most buffers one writev takes. */
+const IOV_MAX = 1024;
+
+export class AdapterFileWriter {
+  readonly layout: AdapterLayout;
+  private readonly fsync: boolean;
+  private readonly knownDirs = new Set<string>();
+
+  constructor(options: AdapterFileWriterOptions) {
+    this.layout = new AdapterLayout(options.dataDir);
+    this.fsync = options.fsync ?? true;
+  }
+
+  /**
+   * Writes every adapter of a batch, then makes the batch durable with one fsync per directory.
+   * One adapter's failure (a full disk, say) is its own result; the others still complete.
+   *
+   * @example
+   * const [r] = await writer.writeBatch([{ tenant: 'local', adapterId, files }]);
+   */
+  async writeBatch(items: AdapterWrite[]): Promise<AdapterWriteResult[]> {
+    const dirs = new Set<string>();
+    const results = await Promise.all(
+      items.map(async (item): Promise<AdapterWriteResult> => {
+        try {
+          const dir = this.layout.adapterDir(item.tenant, item.adapterId);
+          await this.ensureDir(dir, dirs);
+          const files = await Promise.all(item.files.map((f) => this.writeFile(dir, f)));
+          dirs.add(dir);
+          return { ok: true, files };
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTDIR') this.knownDirs.clear();
+          return { ok: false, message: `could not store adapter ${item.adapterId}: ${(err as Error).message}` };
+        }
+      }),
+    );
+    if (this.fsync && dirs.size > 0) {
+      // The renames (and any new directories) become durable here, once per directory per batch.
+      const synced = await Promise.allSettled([...dirs].map((d) => fsyncDir(d)));
+      const failed = synced.find((s) => s.status === 'rejected');
+      if (failed) {
+        const message = `could not sync the adapter store: ${(failed as PromiseRejectedResult).reason?.message ?? failed}`;
+        return results.map((r) => (r.ok ? { ok: false, message } : r));
+      }
+    }
+    return results;
+  }
+
+  /** mkdir -p; a directory created here is fsynced with the batch (its parent's entry too). */
+  private async ensureDir(dir: string, dirty: Set<string>): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    const created = await fs.mkdir(dir, { recursive: true });
+    if (created !== undefined) {
+      // Every directory from the first one created up to the tenant root gets its entry synced.
+      for (let d = path.dirname(dir); d.length >= path.dirname(created).length && d !== path.dirname(d); d = path.dirname(d)) dirty.add(d);
+    }
+    this.knownDirs.add(dir);
+    if (this.knownDirs.size > 10000) this.knownDirs.clear();
+  }
+
+  private async writeFile(dir: string, file: PlannedFile): Promise<WrittenFile> {
+    const final = path.join(dir, file.name);
+    if (path.basename(final) !== file.name || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(file.name)) throw new TypeError(`invalid file name ${file.name}`);
+    const tmp = path.join(dir, `.${file.name}.${randomBytes(6).toString('hex')}.tmp`);
+    const handle = await fs.open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
+    let sha256: string;
+    try {
+      // The kernel copies the parts on a libuv thread while this thread hashes the same bytes.
+      const written = writeAll(handle, file.parts);
+      const hash = createHash('sha256');
+      for (const p of file.parts) hash.update(p);
+      sha256 = hash.digest('hex');
+      const n = await written;
+      if (n !== file.bytes) throw new Error(`wrote ${n} of ${file.bytes} bytes of ${file.name}`);
+      // fdatasync: the bytes and the size (all a reader needs), without a journal write for times.
+      if (this.fsync) await handle.datasync();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    await handle.close();
+    await fs.rename(tmp, final);
+    return { name: file.name, bytes: file.bytes, sha256 };
+  }
+}
+
+/** writev until every part is written (a writev may write less than asked). */
+async function writeAll(handle: fs.FileHandle, parts: Uint8Array[]): Promise<number> {
+  let total = 0;
+  let queue = parts.filter((p) => p.byteLength > 0);
+  while (queue.length > 0) {
+    const chunk = queue.slice(0, IOV_MAX);
+    const { bytesWritten } = await handle.writev(chunk);
+    total += bytesWritten;
+    // Drop what was written; a partly written part continues from where it stopped.
+    let left = bytesWritten;
+    let i = 0;
+    while (i < chunk.length && left >= chunk[i]!.byteLength) left -= chunk[i++]!.byteLength;
+    queue = queue.slice(i);
+    if (left > 0) queue[0] = queue[0]!.subarray(left);
+    if (bytesWritten === 0 && queue.length > 0) throw new Error('the store accepted no bytes');
+  }
+  return total;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
