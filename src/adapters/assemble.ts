@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Manifest } from '../models/manifest-schema.js';
 import { targetModules } from '../models/model-view.js';
-import { DTYPE_BYTES, encodeTensor, firstRefused, SAFETENSORS_DTYPE, type Dtype } from './dtype.js';
+import { DTYPE_BYTES, encodeTensor, firstNonFiniteEncoded, SAFETENSORS_DTYPE, type Dtype } from './dtype.js';
 import { planSafetensors, type SafetensorsTensor } from './safetensors.js';
 import { GenerationError } from './generation-error.js';
 
@@ -57,20 +57,21 @@ export function rowFloat32Bytes(manifest: Manifest): number {
 }
 
 /**
- * Refuses row `row` when a value is NaN, ±inf or overflows `dtype`, naming the module. One
- * integer pass over the row (see `firstRefused`).
+ * Refuses row `row` when a value is NaN, ±inf or overflows `dtype`, naming the module: one
+ * integer pass over the row's converted bytes (see `firstNonFiniteEncoded`); `raw` (the float32
+ * outputs) only tells a non-finite value from an overflow once one is found.
  */
-export function checkRow(manifest: Manifest, outputs: RawOutputs, row: number, dtype: Dtype): void {
+export function checkRow(manifest: Manifest, encoded: EncodedOutputs, raw: RawOutputs, row: number, dtype: Dtype): void {
   const { r } = manifest.lora;
   for (const g of manifest.groups) {
     for (const [name, suffix, size] of [[g.output_a, 'lora_A', r * g.in], [g.output_b, 'lora_B', g.out * r]] as const) {
-      const out = outputs[name];
+      const out = encoded[name];
       if (!out) throw new GenerationError(`the generator produced no ${name}`);
       const start = row * g.modules.length * size;
-      const bad = firstRefused(out.data, dtype, start, start + g.modules.length * size);
+      const bad = firstNonFiniteEncoded(out.bytes, dtype, start, start + g.modules.length * size);
       if (bad < 0) continue;
       const where = `${g.modules[Math.floor((bad - start) / size)]}.${suffix}`;
-      if (!Number.isFinite(out.data[bad]!)) throw new GenerationError(`the generator produced a non-finite value in ${where}; no adapter was written`);
+      if (!Number.isFinite(raw[name]?.data[bad] ?? NaN)) throw new GenerationError(`the generator produced a non-finite value in ${where}; no adapter was written`);
       throw new GenerationError(`${where} overflows ${dtype}; request dtype float32${dtype === 'float16' ? ' or bfloat16' : ''}`);
     }
   }

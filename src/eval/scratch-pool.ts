@@ -42,7 +42,7 @@ export function openScratchPool(models: LoadedModel[], log: Logger, options: { i
       intraOpThreads: options.intraOpThreads ?? 1,
       dataDir,
       fsync: false,
-      bufferCacheBytes: 0,
+      bufferCacheBytes: 512 * 1024 * 1024,
     },
   });
   return {

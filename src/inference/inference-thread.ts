@@ -215,19 +215,14 @@ async function runTask(task: GenerateTask): Promise<Promise<void>> {
     t2 = performance.now();
     const byDtype = new Map<Dtype, number[]>();
     task.items.forEach((item, i) => {
-      if (results[i]) return;
-      try {
-        checkRow(manifest, fwd.outputs, rowOf[i]!, item.options.dtype);
-        byDtype.set(item.options.dtype, [...(byDtype.get(item.options.dtype) ?? []), i]);
-      } catch (err) {
-        results[i] = { ok: false, error: { code: 'generation_failed', message: (err as Error).message, retryable: !(err instanceof GenerationError) } };
-      }
+      if (!results[i]) byDtype.set(item.options.dtype, [...(byDtype.get(item.options.dtype) ?? []), i]);
     });
     for (const [dtype, items] of byDtype) {
       const encoded = await encode(model, fwd.outputs, rows, dtype, owned);
       for (const i of items) {
         const item = task.items[i]!;
         try {
+          checkRow(manifest, encoded, fwd.outputs, rowOf[i]!, dtype);
           const modules = sliceModules(manifest, encoded, rowOf[i]!, dtype);
           const files = writeAdapterFiles(manifest, modules, item.options.format, dtype, { adapterId: item.adapterId, modelId: manifest.id, modelSha256: item.modelSha256 });
           writes.push({ index: i, write: { tenant: item.tenant, adapterId: item.adapterId, files } });

@@ -15,9 +15,23 @@ import { ModelRegistry, type LoadedModel } from '../../src/models/model-registry
 import { buildTextFeeds } from '../../src/inference/text-feeds.js';
 import { call, FIXTURE_MODELS_DIR, REPO_ROOT, SHIPPED_MODELS_DIR, startTestService, testEnv, waitForJob, type TestService } from '../helpers/test-service.js';
 import { median, percentile, timed } from './stats.js';
+import { runScaleBench } from './scale.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, quick: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, quick: { type: 'boolean', default: false }, scale: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' } } });
 const QUICK = values.quick!;
+
+if (values.scale) {
+  // `--scale`: the 7B-shaped adapter path (test/bench/scale.ts) instead of the tiny-model figures.
+  const rows: [string, string][] = [];
+  const scale = await runScaleBench((name, value) => {
+    rows.push([name, value]);
+    console.log(`${name.padEnd(62)} ${value}`);
+  }, { quick: QUICK });
+  const out = values.out === 'bench-results.json' ? 'bench-scale-results.json' : values.out!;
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...scale, table: rows }, null, 2));
+  console.log(`\nwrote ${out}`);
+  process.exit(0);
+}
 const REPEATS = QUICK ? 3 : 5;
 const DEPTH = QUICK ? 64 : 256;
 

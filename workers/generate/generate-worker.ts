@@ -163,8 +163,9 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
       intraOpThreads: config.ortIntraOpThreads,
       dataDir: config.dataDir,
       fsync: config.storeFsync,
-      // Reused output buffers count against the budget's spirit: a quarter of it per process.
-      bufferCacheBytes: Math.floor(config.adapterBytesInFlight / 4 / config.inferenceThreads),
+      // Idle output buffers kept for reuse (no page faults, no GC churn): half the budget per
+      // process, so in-flight plus idle tensor memory stays within 1.5× ADAPTER_BYTES_IN_FLIGHT.
+      bufferCacheBytes: Math.floor(config.adapterBytesInFlight / 2 / config.inferenceThreads),
     },
   });
   try {
