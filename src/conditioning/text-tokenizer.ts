@@ -40,9 +40,10 @@ export class TextTokenizer {
   checkIds(): string | undefined {
     for (const text of PROBES) {
       const ids = this.encode(text);
-      const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= this.vocabSize);
-      if (bad !== undefined || ids.length !== ids.filter(() => true).length) {
-        return `tokenizing ${JSON.stringify(text)} gives id ${String(bad)}, which is not in the vocabulary (0–${this.vocabSize - 1}); give the tokenizer an unknown token`;
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (Number.isInteger(id) && id! >= 0 && id! < this.vocabSize) continue;
+        return `tokenizing ${JSON.stringify(text)} gives id ${String(id)}, which is not in the vocabulary (0–${this.vocabSize - 1}); give the tokenizer an unknown token`;
       }
     }
     return undefined;

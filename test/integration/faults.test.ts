@@ -1,14 +1,16 @@
 /**
- * The fault suite: Redis stopped and restarted under load, a worker SIGKILLed mid-batch, an
+ * The fault suite: Redis stopped and restarted under load, a worker SIGKILLed mid-batch (and in
+ * the middle of writing 7B-sized files: group commit must never index a partial adapter), an
  * unwritable data dir. Each ends with a count: jobs accepted must equal jobs completed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort, sleep, until } from '../helpers/net.js';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { call, REPO_ROOT, startTestService, testEnv, waitForJob, type TestService } from '../helpers/test-service.js';
+import { cleanScaleEnv, indexedAdaptersAreWhole, indexRecords, postScale, spawnWorker } from '../helpers/scale-service.js';
 
 const MODEL = 'fixture-text-tiny';
 
@@ -137,4 +139,36 @@ describe('an unwritable data dir', () => {
       await svc.close();
     }
   });
+});
+
+describe('a worker SIGKILLed while writing 7B-sized adapters', () => {
+  it('leaves nothing indexed that is not whole; a new worker completes every accepted job', async () => {
+    const clean = cleanScaleEnv({ WORKER_LOCK_MS: '1500', STALLED_INTERVAL_MS: '500', JOB_BACKOFF_MS: '50' });
+    const svc = await startTestService({ env: clean, worker: false });
+    const workers = [spawnWorker(svc, clean)];
+    try {
+      const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => postScale(svc, `crash document ${i}`, 'float16', 'wait=1')));
+      expect(replies.every((r) => r.status === 202 || r.status === 200)).toBe(true);
+      // Kill the moment a file is being written (a hidden temp file exists), after the first
+      // adapters may have been indexed.
+      const adaptersDir = path.join(svc.config.dataDir, 'tenants', 'local', 'adapters');
+      const writing = () => existsSync(adaptersDir) && readdirSync(adaptersDir).some((d) => readdirSync(path.join(adaptersDir, d)).some((f) => f.endsWith('.tmp')));
+      await until(async () => (await indexRecords(svc)).length >= 1 && writing(), 60000, 'a write in progress after the first adapter');
+      workers[0]!.kill('SIGKILL');
+      await sleep(100);
+      const before = await indexRecords(svc);
+      expect(before.length).toBeLessThan(6);
+      indexedAdaptersAreWhole(svc, before);
+      workers.push(spawnWorker(svc, clean));
+      const jobs = await Promise.all(replies.map((r) => waitForJob(svc.url, r.body.id, 120000)));
+      expect(jobs.map((j) => j.status)).toEqual(Array(6).fill('succeeded'));
+      const after = await indexRecords(svc);
+      expect(after).toHaveLength(6);
+      indexedAdaptersAreWhole(svc, after);
+      for (const rec of after) expect((await fetch(`${svc.url}/v1/adapters/${rec.id}/files/adapter_config.json`)).status).toBe(200);
+    } finally {
+      for (const w of workers) w.kill('SIGKILL');
+      await svc.close();
+    }
+  }, 180000);
 });

@@ -63,6 +63,20 @@ describe('model registry', () => {
     expect(await loadError(root)).toMatch(/manifest\.json: not valid JSON/);
   });
 
+  it('refuses at start-up, by name, a model whose tokenizer yields ids the generator cannot take', async () => {
+    // A WordLevel tokenizer without an unknown token: an unseen word has no id (undefined).
+    const root = brokenCopy((_m, dir) => {
+      const tok = {
+        version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: { type: 'Lowercase' },
+        pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: null,
+        model: { type: 'WordLevel', vocab: { '[PAD]': 0, the: 1, city: 2, of: 3 }, unk_token: '[UNK]' },
+      };
+      writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tok));
+    });
+    const msg = await loadError(root);
+    expect(msg).toMatch(/^model fixture-text-tiny \(.*manifest\.json\): condition\.tokenizer: tokenizing "[^"]+" gives id undefined, which is not in the vocabulary \(0–3\); give the tokenizer an unknown token$/);
+  });
+
   it('refuses a corrupted ONNX file through its sha256', async () => {
     const root = brokenCopy(() => undefined);
     appendFileSync(path.join(root, 'broken', 'generator.onnx'), Buffer.from([1, 2, 3]));
