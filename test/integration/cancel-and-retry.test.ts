@@ -60,9 +60,9 @@ describe('retries', () => {
     const svc = await startTestService({ env: { JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '400' } });
     const queue = new Queue(GENERATE_QUEUE, { connection: svc.redis, prefix: svc.config.queuePrefix });
     try {
-      // Block the store's temp directory with a file: every write fails until it is removed.
+      // Block the store's tenants directory with a file: every write fails until it is removed.
       mkdirSync(svc.config.dataDir, { recursive: true });
-      const blocker = path.join(svc.config.dataDir, 'tmp');
+      const blocker = path.join(svc.config.dataDir, 'tenants');
       writeFileSync(blocker, 'not a directory');
       const r = await call(svc.url, 'POST', '/v1/adapters', ctx('transient disk fault'));
       await until(async () => {
@@ -85,7 +85,7 @@ describe('retries', () => {
     const queue = new Queue(GENERATE_QUEUE, { connection: svc.redis, prefix: svc.config.queuePrefix });
     try {
       mkdirSync(svc.config.dataDir, { recursive: true });
-      writeFileSync(path.join(svc.config.dataDir, 'tmp'), 'not a directory');
+      writeFileSync(path.join(svc.config.dataDir, 'tenants'), 'not a directory');
       const r = await call(svc.url, 'POST', '/v1/adapters', ctx('permanent disk fault'));
       const job = await waitForJob(svc.url, r.body.id);
       expect(job.status).toBe('failed');

@@ -4,7 +4,7 @@
  * triggered by cancelling a queued job (no inference needed); the last block runs the
  * generate worker for job.started/progress/succeeded/failed.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort, sleep } from '../helpers/net.js';
 import { assertWebhookConforms } from '../helpers/spec-validator.js';
 import path from 'node:path';
@@ -245,8 +245,9 @@ describe('webhook deliveries', () => {
     it('delivers job.failed with the error', async () => {
       const rx = await receiver();
       mkdirSync(svc.config.dataDir, { recursive: true });
-      const blocker = path.join(svc.config.dataDir, 'tmp');
-      rmSync(blocker, { recursive: true, force: true }); // the store's temp dir, left by earlier jobs
+      const blocker = path.join(svc.config.dataDir, 'tenants');
+      const aside = `${blocker}.aside`;
+      if (existsSync(blocker)) renameSync(blocker, aside); // earlier jobs' adapters, kept for later
       writeFileSync(blocker, 'not a directory'); // every adapter write fails
       try {
         const r = await post('this one fails', { url: `${rx.url}/failed` });
@@ -256,6 +257,7 @@ describe('webhook deliveries', () => {
         expect(d.verifiedWith).toEqual([true]);
       } finally {
         rmSync(blocker);
+        if (existsSync(aside)) renameSync(aside, blocker);
       }
     });
   });

@@ -103,9 +103,10 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
     }
     const { result, timings, batchSize } = generated;
     if (!result.ok) {
-      if (result.error.retryable && !lastAttempt) throw new Error(result.error.message);
-      const code = result.error.code === 'storage_failed' ? 'generation_failed' : result.error.code;
-      await fail(deps, data, code, result.error.message);
+      // Transient (a store write, a thread that died): retried; the catch below records the
+      // failure with its attempt count once the last attempt fails too.
+      if (result.error.retryable) throw new Error(result.error.message);
+      await fail(deps, data, result.error.code, result.error.message);
       throw new UnrecoverableError(result.error.message);
     }
     const m = model.manifest;
