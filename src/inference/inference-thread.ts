@@ -3,9 +3,10 @@
  * work, so it runs here and never on the thread that serves HTTP or renews BullMQ locks. Each
  * thread opens every model's session once, then serves tasks one at a time: tokenize → one
  * forward pass over the batch into buffers it owns → check and convert the batch (onnxruntime
- * Cast for float16) → write every row's files straight from those buffers (vectored writes,
- * sha256 on the way) → group commit. Only names, sizes and digests go back to the main thread.
- * A batch's writes overlap the next batch's forward pass (the kernel copies on libuv threads).
+ * Cast for float16) → plan every row's files as views into those buffers → move the buffers to
+ * this thread's writer thread, which writes them (vectored writes, sha256 on the way, group
+ * commit) and moves them back. Only names, sizes and digests go to the main thread. A batch's
+ * writes overlap the next batch's forward pass.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -16,7 +17,8 @@ import { toBfloat16, type Dtype } from '../adapters/dtype.js';
 import { buildPixelTensors } from '../conditioning/image-preprocess.js';
 import type { Manifest } from '../models/manifest-schema.js';
 import { GenerationError } from '../adapters/generation-error.js';
-import { AdapterFileWriter, type AdapterWrite } from '../store/adapter-file-writer.js';
+import type { AdapterWrite } from '../store/adapter-file-writer.js';
+import { WriterClient } from './writer-client.js';
 import { buildTextFeeds, type TokenizedRow } from './text-feeds.js';
 import { BufferCache } from './buffer-cache.js';
 import { buildFloat16CastGraph, castInput, castOutput } from './cast-graph.js';
@@ -33,7 +35,7 @@ interface OpenModel {
 const port = parentPort!;
 const init = workerData as ThreadInit;
 const models = new Map<string, OpenModel>();
-const writer = new AdapterFileWriter({ dataDir: init.dataDir, fsync: init.fsync });
+const writer = new WriterClient({ dataDir: init.dataDir, fsync: init.fsync });
 const buffers = new BufferCache(init.bufferCacheBytes);
 
 /**
@@ -193,13 +195,14 @@ async function encode(model: OpenModel, outputs: RawOutputs, rows: number, dtype
 
 /**
  * Runs one batch up to the point where its files are being written, and returns the promise of
- * the rest, so the next batch's forward pass can start while the kernel writes this one.
+ * the rest (wrapped: an async function would otherwise wait for it), so the next batch's forward
+ * pass can start while the kernel writes this one.
  */
-async function runTask(task: GenerateTask): Promise<Promise<void>> {
+async function runTask(task: GenerateTask): Promise<{ written: Promise<void> }> {
   const model = models.get(task.modelId);
   if (!model) {
     post({ type: 'task-failed', taskId: task.taskId, message: `model ${task.modelId} is not loaded in this worker` });
-    return Promise.resolve();
+    return { written: Promise.resolve() };
   }
   const { manifest } = model.spec;
   const t0 = performance.now();
@@ -233,19 +236,22 @@ async function runTask(task: GenerateTask): Promise<Promise<void>> {
     }
   }
   const t3 = performance.now();
-  const written = writer.writeBatch(writes.map((w) => w.write)).then((outcomes) => {
+  // Buffers the files point into move to the writer; the rest go back to the cache at once.
+  const referenced = new Set<ArrayBuffer>();
+  for (const w of writes) for (const f of w.write.files) for (const p of f.parts) referenced.add(p.buffer as ArrayBuffer);
+  const moving = owned.filter((b) => referenced.has(b));
+  for (const b of owned) if (!referenced.has(b)) buffers.give(b);
+  const written = writer.write(writes.map((w) => w.write), moving).then(({ outcomes, buffers: back }) => {
+    back.forEach((b) => buffers.give(b));
     outcomes.forEach((o, k) => {
       // A store failure (full disk, a lost mount) is transient: the job is retried.
       results[writes[k]!.index] = o.ok ? { ok: true, files: o.files } : { ok: false, error: { code: 'storage_failed', message: o.message, retryable: true } };
     });
+    post({ type: 'result', taskId: task.taskId, results: results as ItemResult[], timings: { tokenizeMs: t1 - t0, forwardMs: t2 - t1, assembleMs: t3 - t2, writeMs: performance.now() - t3 } });
   });
-  return written.then(
-    () => {
-      owned.forEach((b) => buffers.give(b));
-      post({ type: 'result', taskId: task.taskId, results: results as ItemResult[], timings: { tokenizeMs: t1 - t0, forwardMs: t2 - t1, assembleMs: t3 - t2, writeMs: performance.now() - t3 } });
-    },
-    (err: unknown) => post({ type: 'task-failed', taskId: task.taskId, message: (err as Error).message ?? String(err) }),
-  );
+  return {
+    written: written.catch((err: unknown) => post({ type: 'task-failed', taskId: task.taskId, message: (err as Error).message ?? String(err) })),
+  };
 }
 
 async function main(): Promise<void> {
@@ -262,7 +268,7 @@ async function main(): Promise<void> {
   port.on('message', (task: GenerateTask) => {
     chain = chain.then(() =>
       runTask(task).then(
-        (writing) => void writing,
+        () => undefined, // the batch's writes go on; the next forward pass starts now
         (err: unknown) => post({ type: 'task-failed', taskId: task.taskId, message: (err as Error).message ?? String(err) }),
       ),
     );

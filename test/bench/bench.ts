@@ -61,7 +61,7 @@ const ms = (x: number) => `${x.toFixed(2)} ms`;
 // 1. Raw onnxruntime forward (the floor): same session options as the inference threads.
 const session = await ort.InferenceSession.create(model.generatorPath, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
 const raw: Record<number, number> = {};
-for (const b of [1, 8, 32]) {
+for (const b of [1, 8, 32, 64]) {
   const rowsIds = texts(b, 'raw').map((t) => ({ [field]: model.tokenizer!.encode(t) }));
   const feeds = Object.fromEntries(Object.entries(buildTextFeeds(model.manifest, rowsIds)).map(([k, v]) => [k, new ort.Tensor(v.type as 'int64', v.data as BigInt64Array, v.dims)]));
   await session.run(feeds);
@@ -72,6 +72,11 @@ for (const b of [1, 8, 32]) {
 }
 await session.release();
 results.raw_forward_ms = raw;
+// The raw forward at its best batch size: the goal's measure of what the hardware does.
+const bestBatch = Object.keys(raw).map(Number).reduce((best, b) => (b / raw[b]! > best / raw[best]! ? b : best), 1);
+const rawBest = (bestBatch / raw[bestBatch]!) * 1000;
+results.raw_best = { batch: bestBatch, adapters_per_s: rawBest };
+report('raw forward at its best batch size', `B=${bestBatch}: ${rawBest.toFixed(0)} adapters/s`);
 
 // Session options, measured (the inference threads use the winner: intra-op 1, 'all', arena on).
 const options: Record<string, number> = {};
@@ -134,7 +139,7 @@ await withService({ BATCH_MAX_SIZE: '32', BATCH_MAX_WAIT_MS: '2', WORKER_CONCURR
     report(`end to end, concurrency ${c}: p50 / p99`, `${ms(median(p50s))} / ${ms(median(p99s))}`);
     if (c === 1) {
       results.overhead_p50_ms = median(p50s) - raw[1]!;
-      report('service overhead over raw forward (p50, concurrency 1)', ms(median(p50s) - raw[1]!));
+      report('service overhead over raw forward (p50, concurrency 1)', `${ms(median(p50s) - raw[1]!)} (goal ≤ 3 ms)`);
     }
   }
   // 4. Cache hits: the same POST again.
@@ -154,9 +159,20 @@ await withService({ BATCH_MAX_SIZE: '32', BATCH_MAX_WAIT_MS: '2', WORKER_CONCURR
     })));
     rps.push((n / t) * 1000);
   }
-  results.cache_hit = { p50_ms: median(p50s), p99_ms: median(p99s), rps_c16: median(rps) };
+  // The same server's /healthz at the same concurrency: the ceiling of its HTTP stack.
+  const hz: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const n = 400;
+    const [t] = await timed(() => Promise.all(Array.from({ length: 16 }, async () => {
+      for (let i = 0; i < n / 16; i++) await call(svc.url, 'GET', '/healthz');
+    })));
+    hz.push((n / t) * 1000);
+  }
+  results.cache_hit = { p50_ms: median(p50s), p99_ms: median(p99s), rps_c16: median(rps), healthz_rps_c16: median(hz), ratio: median(rps) / median(hz) };
   report('cache hit: p50 / p99 (sequential)', `${ms(median(p50s))} / ${ms(median(p99s))}`);
   report('cache hit: requests/s (16 concurrent clients)', median(rps).toFixed(0));
+  report('/healthz: requests/s (16 concurrent clients)', median(hz).toFixed(0));
+  report('cache-hit requests/s / /healthz requests/s', `${(median(rps) / median(hz)).toFixed(2)} (goal ≥ 0.6)`);
 });
 
 // 3. Throughput at a queue depth: DEPTH jobs wait in a paused queue, ready workers drain them.
@@ -202,9 +218,10 @@ for (const [name, batch] of [['batching off (B=1)', 1], ['batching on (B=32)', 3
 const on = thr['batching on (B=32)']!;
 const off = thr['batching off (B=1)']!;
 const rawB32 = (32 / raw[32]!) * 1000;
-results.throughput = { ...thr, raw_b32: rawB32, ratio_on_off: on / off, ratio_on_raw: on / rawB32 };
+results.throughput = { ...thr, raw_b32: rawB32, raw_best: rawBest, ratio_on_off: on / off, ratio_on_raw: on / rawB32, ratio_on_raw_best: on / rawBest };
 report('batched / unbatched throughput', `${(on / off).toFixed(2)}×`);
 report('batched throughput / raw forward at B=32', `${((100 * on) / rawB32).toFixed(0)}%`);
+report(`batched throughput / raw forward at its best (B=${bestBatch})`, `${(on / rawBest).toFixed(2)} (goal ≥ 0.7)`);
 
 // Scaling: 1 vs 2 worker processes on the same Redis.
 const scale: Record<string, number> = {};
