@@ -9,8 +9,13 @@ import { Tokenizer } from '@huggingface/tokenizers';
 /** Text a generator must be able to take: unknown words, digits, punctuation, accents, emoji. */
 const PROBES = ['zqxjv wümbleflöck 1234567890', 'Ωmega — “quoted” ü ß 東京 🙂', 'the of and a . , ; : ! ? ( )'];
 
+/** Texts whose token counts are remembered, and the longest text remembered (bounded memory). */
+const COUNT_CACHE_ENTRIES = 4096;
+const COUNT_CACHE_MAX_CHARS = 8192;
+
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
+  private readonly counts = new Map<string, number>();
   /** One past the largest id the tokenizer.json defines (vocabulary and added tokens). */
   readonly vocabSize: number;
 
@@ -52,6 +57,27 @@ export class TextTokenizer {
   /** Token ids of `text`, with the special tokens the tokenizer's post-processor adds. */
   encode(text: string): number[] {
     return this.tokenizer.encode(text).ids;
+  }
+
+  /**
+   * How many tokens `text` is. Remembered for the most recent texts: the API checks every
+   * request's length before it knows whether the adapter is cached, and a cache hit is by
+   * definition a text seen before.
+   */
+  count(text: string): number {
+    const known = this.counts.get(text);
+    if (known !== undefined) {
+      // Refresh: a Map iterates in insertion order, so the oldest entry is evicted first.
+      this.counts.delete(text);
+      this.counts.set(text, known);
+      return known;
+    }
+    const n = this.encode(text).length;
+    if (text.length <= COUNT_CACHE_MAX_CHARS) {
+      this.counts.set(text, n);
+      if (this.counts.size > COUNT_CACHE_ENTRIES) this.counts.delete(this.counts.keys().next().value!);
+    }
+    return n;
   }
 
   decode(ids: number[]): string {

@@ -58,7 +58,7 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
     if (normalized.length > spec.max_tokens * MAX_CHARS_PER_TOKEN) {
       throw new AppError('payload_too_large', `input.${name} is ${normalized.length} characters; the limit is ${spec.max_tokens} tokens (at most ${spec.max_tokens * MAX_CHARS_PER_TOKEN} characters).`);
     }
-    const tokens = model.tokenizer!.encode(normalized).length;
+    const tokens = model.tokenizer!.count(normalized);
     if (tokens > spec.max_tokens) {
       throw new AppError('payload_too_large', `input.${name} is ${tokens} tokens; the limit is ${spec.max_tokens} tokens.`);
     }
