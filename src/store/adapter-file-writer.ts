@@ -4,19 +4,18 @@
  * reach the worker's main thread (it gets names, sizes and sha256s).
  *
  * Publishing is per file, without a temp directory per adapter: each file is written to a hidden
- * name in the adapter's directory (`.<name>.<random>.tmp`), fdatasynced, and renamed into place,
- * so a file name only ever shows whole bytes. Readers find adapters through the Redis index, and
- * the index is written only after `writeBatch` resolves — group commit: the batch's files are
- * written and synced concurrently, then every directory they touched is fsynced once, then the
- * batch is reported durable. A crash before that leaves at most hidden temp files and renamed
- * files of an adapter that no index entry points to; the retry rewrites them (same bytes, since
- * the id is the content address).
+ * name in the adapter's directory (`.<name>.<random>.tmp`) and renamed into place, so a file
+ * name only ever shows whole bytes. Readers find adapters through the Redis index, and the index
+ * is written only after `writeBatch` resolves — group commit: the batch's files are written,
+ * then every file and every directory the batch touched is synced in one concurrent round, then
+ * the batch is reported durable. A crash before that leaves at most hidden temp files and files
+ * of an adapter that no index entry points to; the retry rewrites them (same id, same input).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import type { PlannedFile } from '../adapters/assemble.js';
-import { AdapterLayout } from './adapter-layout.js';
+import { AdapterLayout, FILE_NAME_PATTERN } from './adapter-layout.js';
 
 export interface WrittenFile {
   name: string;
@@ -60,12 +59,13 @@ export class AdapterFileWriter {
    */
   async writeBatch(items: AdapterWrite[]): Promise<AdapterWriteResult[]> {
     const dirs = new Set<string>();
+    const open: fs.FileHandle[] = [];
     const results = await Promise.all(
       items.map(async (item): Promise<AdapterWriteResult> => {
         try {
           const dir = this.layout.adapterDir(item.tenant, item.adapterId);
           await this.ensureDir(dir, dirs);
-          const files = await Promise.all(item.files.map((f) => this.writeFile(dir, f)));
+          const files = await Promise.all(item.files.map((f) => this.writeFile(dir, f, open)));
           dirs.add(dir);
           return { ok: true, files };
         } catch (err) {
@@ -75,14 +75,15 @@ export class AdapterFileWriter {
         }
       }),
     );
-    if (this.fsync && dirs.size > 0) {
-      // The renames (and any new directories) become durable here, once per directory per batch.
-      const synced = await Promise.allSettled([...dirs].map((d) => fsyncDir(d)));
-      const failed = synced.find((s) => s.status === 'rejected');
-      if (failed) {
-        const message = `could not sync the adapter store: ${(failed as PromiseRejectedResult).reason?.message ?? failed}`;
-        return results.map((r) => (r.ok ? { ok: false, message } : r));
-      }
+    // Group commit: every file's bytes and every touched directory's entries are synced at once
+    // — one round of concurrent syncs per batch, which the file system's journal merges. Nothing
+    // is indexed before this resolves, so an earlier crash leaves only unindexed files.
+    const synced = await Promise.allSettled(this.fsync ? [...open.map((h) => h.datasync()), ...[...dirs].map((d) => fsyncDir(d))] : []);
+    await Promise.allSettled(open.map((h) => h.close()));
+    const failed = synced.find((x) => x.status === 'rejected');
+    if (failed) {
+      const message = `could not sync the adapter store: ${(failed as PromiseRejectedResult).reason?.message ?? failed}`;
+      return results.map((r) => (r.ok ? { ok: false, message } : r));
     }
     return results;
   }
@@ -99,9 +100,13 @@ export class AdapterFileWriter {
     if (this.knownDirs.size > 10000) this.knownDirs.clear();
   }
 
-  private async writeFile(dir: string, file: PlannedFile): Promise<WrittenFile> {
+  /**
+   * Writes one file under a hidden temp name and renames it into place; its handle stays open
+   * (in `open`) for the batch's sync round.
+   */
+  private async writeFile(dir: string, file: PlannedFile, open: fs.FileHandle[]): Promise<WrittenFile> {
     const final = path.join(dir, file.name);
-    if (path.basename(final) !== file.name || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(file.name)) throw new TypeError(`invalid file name ${file.name}`);
+    if (path.basename(final) !== file.name || !FILE_NAME_PATTERN.test(file.name)) throw new TypeError(`invalid file name ${file.name}`);
     const tmp = path.join(dir, `.${file.name}.${randomBytes(6).toString('hex')}.tmp`);
     const handle = await fs.open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
     let sha256: string;
@@ -113,15 +118,14 @@ export class AdapterFileWriter {
       sha256 = hash.digest('hex');
       const n = await written;
       if (n !== file.bytes) throw new Error(`wrote ${n} of ${file.bytes} bytes of ${file.name}`);
-      // fdatasync: the bytes and the size (all a reader needs), without a journal write for times.
-      if (this.fsync) await handle.datasync();
+      await fs.rename(tmp, final);
     } catch (err) {
       await handle.close().catch(() => undefined);
       await fs.rm(tmp, { force: true }).catch(() => undefined);
       throw err;
     }
-    await handle.close();
-    await fs.rename(tmp, final);
+    // fdatasync later (the bytes and the size: all a reader needs, without a journal write for times).
+    open.push(handle);
     return { name: file.name, bytes: file.bytes, sha256 };
   }
 }
