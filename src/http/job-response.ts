@@ -7,16 +7,23 @@ import { parseIdempotencyKey, parsePreferWait } from './request-context.js';
 export interface JobRequestOptions {
   waitSeconds: number | undefined;
   idempotencyKey: string | undefined;
-  /** Aborted when the client goes away, so a Prefer: wait stops waiting for nobody. */
-  signal: AbortSignal;
+  /**
+   * Aborted when the client goes away, so a Prefer: wait stops waiting for nobody. Only made
+   * for requests that wait: an abort builds a DOMException, too dear for every cache hit.
+   */
+  signal: AbortSignal | undefined;
 }
 
 export function jobRequestOptions(req: Request, res: Response): JobRequestOptions {
   const waitSeconds = parsePreferWait(req.get('prefer'));
   const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
-  const abort = new AbortController();
-  res.on('close', () => abort.abort());
-  return { waitSeconds, idempotencyKey, signal: abort.signal };
+  let signal: AbortSignal | undefined;
+  if (waitSeconds) {
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    signal = abort.signal;
+  }
+  return { waitSeconds, idempotencyKey, signal };
 }
 
 /** 200 (ended) or 202 (accepted) with the Job, `Location`, and `Preference-Applied`. */

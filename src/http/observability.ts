@@ -8,6 +8,9 @@ import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
 export function requestLogging(log: Logger): RequestHandler {
+  // Below info nothing per request is printed (5xx are logged, with their error id, by the error
+  // middleware), so the per-request child logger would be work for nothing.
+  if (!log.isLevelEnabled('info')) return (_req, _res, next) => next();
   return pinoHttp({
     logger: log,
     genReqId: (req) => (req as unknown as { id: string }).id,

@@ -11,14 +11,17 @@
  * Every state change of a job goes through announce(), inside the script that makes it, so a
  * change and its notifications cannot be separated by a crash:
  * - it numbers the job's events (field `seq`), which lets an event stream drop duplicates;
- * - it publishes the event with a snapshot of the record (live listeners: Prefer: wait, SSE);
+ * - it publishes the event with a snapshot of the record (live listeners: Prefer: wait, SSE) —
+ *   except at creation, when the id is not yet known to anyone who could listen (a listener
+ *   reads the current state when it subscribes), which spares every API process a message per
+ *   request, cache hits included;
  * - when the job's webhook subscribes to the event, it appends it to the webhook outbox stream,
  *   from which the webhook worker's dispatcher enqueues deliveries (durable, at-least-once).
  * Without `events` a webhook gets the terminal events.
  */
 const PUBLISH = `
 local TERMINAL_EVENTS = {['job.succeeded'] = true, ['job.failed'] = true, ['job.canceled'] = true}
-local function announce(channel, outbox, tenant, id, jobKey, event)
+local function announce(channel, outbox, tenant, id, jobKey, event, quiet)
   -- The tenant's active (queued or running) jobs, for MAX_ACTIVE_JOBS: <prefix>:t:<tenant>:active.
   local activeKey = string.gsub(jobKey, ':job:[^:]*$', ':active')
   if event == 'job.queued' then
@@ -32,8 +35,8 @@ local function announce(channel, outbox, tenant, id, jobKey, event)
   for i = 1, #flat, 2 do rec[flat[i]] = flat[i + 1] end
   -- The record is encoded once and spliced into the message (not encoded a second time).
   local snapshot = cjson.encode(rec)
-  redis.call('PUBLISH', channel, '{"t":' .. cjson.encode(tenant) .. ',"j":' .. cjson.encode(id) .. ',"s":' .. cjson.encode(rec.status or '') ..
-    ',"e":' .. cjson.encode(event) .. ',"q":' .. seq .. ',"r":' .. snapshot .. '}')
+  if not quiet then redis.call('PUBLISH', channel, '{"t":' .. cjson.encode(tenant) .. ',"j":' .. cjson.encode(id) .. ',"s":' .. cjson.encode(rec.status or '') ..
+    ',"e":' .. cjson.encode(event) .. ',"q":' .. seq .. ',"r":' .. snapshot .. '}') end
   if not rec.webhook or rec.webhook == '' then return end
   local ok, hook = pcall(cjson.decode, rec.webhook)
   if not ok or type(hook) ~= 'table' or type(hook.url) ~= 'string' then return end
@@ -92,7 +95,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (nowMs - retention * 1000
 if idemHash ~= '' then
   redis.call('SET', KEYS[5], cjson.encode({h = idemHash, j = jobId, k = KEYS[2]}), 'EX', idemTtl)
 end
-announce(channel, KEYS[6], tenant, jobId, KEYS[2], fields.status == 'succeeded' and 'job.succeeded' or 'job.queued')
+announce(channel, KEYS[6], tenant, jobId, KEYS[2], fields.status == 'succeeded' and 'job.succeeded' or 'job.queued', true)
 table.insert(result, redis.call('HGETALL', KEYS[2]))
 return result
 `;
