@@ -97,9 +97,19 @@ async function floors(report: Report, repeats: number): Promise<Record<string, n
   return out;
 }
 
+/**
+ * The API process's own worst event-loop delay since the last scrape (prom-client resets its
+ * monitor at every scrape): tells a stalled event loop from a slow probe client.
+ */
+async function eventLoopMaxMs(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^hyperadapt_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000;
+}
+
 /** e2e at concurrency 1 and adapters/s at concurrency 8 for one dtype, with health and memory. */
 async function phase(svc: ServiceProcs, dtype: string, jobsC1: number, jobsC8: number, salt: string) {
   const pids = Object.values(svc.pids);
+  await eventLoopMaxMs(svc.url);
   const rss = rssSampler(pids);
   const health = healthProber(svc.url);
   const lat: number[] = [];
@@ -110,7 +120,8 @@ async function phase(svc: ServiceProcs, dtype: string, jobsC1: number, jobsC8: n
   })));
   const h = await health.stop();
   const mem = rss.stop();
-  return { e2e_c1_ms: median(lat), per_s_c8: (jobsC8 / t) * 1000, healthz_p99_ms: h.p99, healthz_max_ms: h.max, healthz_samples: h.n, rss_sum_peak: mem.sumPeak, rss_each_peak: mem.each, vmhwm: pids.map((p) => memory(p).peak) };
+  const loopMax = await eventLoopMaxMs(svc.url);
+  return { e2e_c1_ms: median(lat), per_s_c8: (jobsC8 / t) * 1000, healthz_p99_ms: h.p99, healthz_max_ms: h.max, healthz_samples: h.n, api_event_loop_max_ms: loopMax, rss_sum_peak: mem.sumPeak, rss_each_peak: mem.each, vmhwm: pids.map((p) => memory(p).peak) };
 }
 
 export async function runScaleBench(report: Report, options: { quick: boolean }): Promise<Record<string, unknown>> {
@@ -133,7 +144,7 @@ export async function runScaleBench(report: Report, options: { quick: boolean })
         const budget = 2 * (floor.forward_ms! + floor[`write_fdatasync_ms_${dtype}`]!) + 20;
         report(`scale ${mode}: e2e concurrency 1 (${dtype})`, `${ms(r.e2e_c1_ms)}  (goal ≤ 2×(forward+write)+20 = ${ms(budget)})`);
         report(`scale ${mode}: adapters/s concurrency 8 (${dtype})`, `${r.per_s_c8.toFixed(2)}/s = ${(r.per_s_c8 / fl).toFixed(2)} of the floor ${fl.toFixed(1)}/s`);
-        report(`scale ${mode}: /healthz p99 / max during ${dtype}`, `${ms(r.healthz_p99_ms)} / ${ms(r.healthz_max_ms)} (${r.healthz_samples} probes)`);
+        report(`scale ${mode}: /healthz p99 / max during ${dtype}`, `${ms(r.healthz_p99_ms)} / ${ms(r.healthz_max_ms)} (${r.healthz_samples} probes; API event loop's own max delay ${ms(r.api_event_loop_max_ms)})`);
         report(`scale ${mode}: peak RSS, all service processes (${dtype})`, `${(r.rss_sum_peak / MB).toFixed(0)} MB sampled (${Object.keys(svc.pids).map((k, i) => `${k} ${(r.rss_each_peak[i]! / MB).toFixed(0)}`).join(', ')}); VmHWM ${r.vmhwm.map((b) => (b / MB).toFixed(0)).join(' + ')} MB`);
       }
       if (mode === 'split') {
@@ -147,6 +158,8 @@ export async function runScaleBench(report: Report, options: { quick: boolean })
         await new Promise<void>((r) => bare.listen(0, '127.0.0.1', () => r()));
         const bareUrl = `http://127.0.0.1:${(bare.address() as { port: number }).port}/`;
         const n = repeats;
+        // One untimed pass of each, so no figure pays for a cold start.
+        for (const u of [bareUrl, `${svc.url}/v1/adapters/${ad.adapter_id}/files/adapter_model.safetensors`, `${svc.url}/v1/adapters/${ad.adapter_id}/archive`]) await download(u, 1);
         const dl = {
           bare_mb_s: await download(bareUrl, n),
           file_mb_s: await download(`${svc.url}/v1/adapters/${ad.adapter_id}/files/adapter_model.safetensors`, n),
