@@ -105,6 +105,19 @@ describe('POST /v1/adapters → PEFT adapter', () => {
     expect(Buffer.from(await range.arrayBuffer()).equals(bytes.subarray(8, 16))).toBe(true);
     const unsatisfiable = await fetch(url, { headers: { range: `bytes=${file.bytes + 10}-` } });
     expect(unsatisfiable.status).toBe(416);
+    expect(unsatisfiable.headers.get('content-range')).toBe(`bytes */${file.bytes}`);
+    const suffix = await fetch(url, { headers: { range: 'bytes=-8' } });
+    expect(suffix.status).toBe(206);
+    expect(Buffer.from(await suffix.arrayBuffer()).equals(bytes.subarray(bytes.length - 8))).toBe(true);
+    // If-Range naming another version: the whole (current) file, not a slice of it.
+    const stale = await fetch(url, { headers: { range: 'bytes=8-15', 'if-range': '"not-this-one"' } });
+    expect(stale.status).toBe(200);
+    expect(Buffer.from(await stale.arrayBuffer()).equals(bytes)).toBe(true);
+    const matching = await fetch(url, { headers: { range: 'bytes=8-15', 'if-range': `"${file.sha256}"` } });
+    expect(matching.status).toBe(206);
+    const head = await fetch(url, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(file.bytes));
+    expect(head.headers.get('accept-ranges')).toBe('bytes');
   });
 
   it.each([

@@ -1,4 +1,5 @@
-import { Router, type Response } from 'express';
+import { Router } from 'express';
+import { sendImmutableFile } from '../file-response.js';
 import { jsonBody } from '../json-body.js';
 import { z } from '../../validation/zod.js';
 import { AppError } from '../../errors/app-error.js';
@@ -87,13 +88,13 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
     // Content-addressed: the bytes behind this URL never change.
     res.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
     res.setHeader('Content-Type', CONTENT_TYPES[ext] ?? 'application/octet-stream');
-    // Conditional GET is decided here rather than by `send`, which ignores If-None-Match when
-    // the request also says `Cache-Control: no-cache` (as fetch() does for conditional requests).
+    // Conditional GET against the content address (also when the request says
+    // `Cache-Control: no-cache`, as fetch() does for conditional requests).
     if (etagMatches(req.get('if-none-match'), file.sha256)) {
       res.status(304).end();
       return;
     }
-    await sendFile(res, deps.adapters.filePath(req.tenant, rec.id, file.name), rec.id, file.bytes);
+    await sendImmutableFile(req, res, deps.adapters.filePath(req.tenant, rec.id, file.name), file.bytes, `"${file.sha256}"`);
   });
 
   r.get('/v1/adapters/:id/archive', async (req, res) => {
@@ -115,22 +116,4 @@ export function etagMatches(header: string | undefined, sha256: string): boolean
   if (!header) return false;
   if (header.trim() === '*') return true;
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${sha256}"`);
-}
-
-/** Express's sendFile (Range, If-Range, 304 against our ETag), as a promise. */
-function sendFile(res: Response, file: string, adapterId: string, size: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    res.sendFile(file, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'deny', acceptRanges: true }, (err) => {
-      if (!err) return resolve();
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'EISDIR') return reject(notFound(adapterId));
-      if (res.headersSent) return resolve(); // client went away mid-transfer
-      if ((err as { status?: number }).status === 416) {
-        res.status(416).setHeader('Content-Range', `bytes */${size}`);
-        res.json({ error: { code: 'invalid_request', message: `The requested range is not satisfiable; the file is ${size} bytes.` } });
-        return resolve();
-      }
-      reject(err);
-    });
-  });
 }
