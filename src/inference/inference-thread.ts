@@ -147,7 +147,7 @@ async function forward(model: OpenModel, feeds: Record<string, ort.Tensor>, rows
   for (const [name, n] of Object.entries(elems)) {
     const buf = buffers.take(rows * n * 4);
     owned.push(buf);
-    const data = new Float32Array(buf);
+    const data = new Float32Array(buf, 0, rows * n);
     outputs[name] = { data, dims: dims[name]! };
     fetches[name] = new ort.Tensor('float32', data, dims[name]!);
   }
@@ -174,7 +174,7 @@ async function encode(model: OpenModel, outputs: RawOutputs, rows: number, dtype
   for (const [name, o] of Object.entries(outputs)) {
     const buf = buffers.take(o.data.length * 2);
     owned.push(buf);
-    halves[name] = new Uint16Array(buf);
+    halves[name] = new Uint16Array(buf, 0, o.data.length);
   }
   if (dtype === 'float16') {
     model.cast ??= openSession(buildFloat16CastGraph(Object.keys(outputs)), false).then((s) => s.session);
@@ -189,7 +189,10 @@ async function encode(model: OpenModel, outputs: RawOutputs, rows: number, dtype
   } else {
     for (const [name, o] of Object.entries(outputs)) toBfloat16(o.data, halves[name]!);
   }
-  for (const [name, o] of Object.entries(outputs)) encoded[name] = { bytes: new Uint8Array(halves[name]!.buffer), dims: o.dims };
+  for (const [name, o] of Object.entries(outputs)) {
+    const h = halves[name]!;
+    encoded[name] = { bytes: new Uint8Array(h.buffer, h.byteOffset, h.byteLength), dims: o.dims };
+  }
   return encoded;
 }
 
