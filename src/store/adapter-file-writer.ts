@@ -12,7 +12,8 @@
  * of an adapter that no index entry points to; the retry rewrites them (same id, same input).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs, constants as fsc } from 'node:fs';
+import { closeSync, openSync, promises as fs, constants as fsc, renameSync, rmSync, writevSync, close as closeFd, fdatasync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import type { PlannedFile } from '../adapters/assemble.js';
 import { AdapterLayout, FILE_NAME_PATTERN } from './adapter-layout.js';
@@ -40,6 +41,23 @@ export interface AdapterFileWriterOptions {
 /** Linux's IOV_MAX: the most buffers one writev takes. */
 const IOV_MAX = 1024;
 
+/**
+ * Files up to this size are written with synchronous calls: each asynchronous step is a round
+ * trip through libuv's thread pool, and a tiny adapter's three files took more time in those
+ * hops than in the kernel. The writer thread is dedicated, so a few tens of microseconds of
+ * blocking hold up nothing; larger files stay asynchronous so hashing overlaps the copy.
+ */
+const SYNC_WRITE_MAX_BYTES = 1024 * 1024;
+
+const fdatasyncAsync = promisify(fdatasync);
+const closeAsync = promisify(closeFd);
+
+/** A written file awaiting the batch's sync round. */
+interface Unsynced {
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export class AdapterFileWriter {
   readonly layout: AdapterLayout;
   private readonly fsync: boolean;
@@ -59,7 +77,7 @@ export class AdapterFileWriter {
    */
   async writeBatch(items: AdapterWrite[]): Promise<AdapterWriteResult[]> {
     const dirs = new Set<string>();
-    const open: fs.FileHandle[] = [];
+    const open: Unsynced[] = [];
     const results = await Promise.all(
       items.map(async (item): Promise<AdapterWriteResult> => {
         try {
@@ -78,7 +96,7 @@ export class AdapterFileWriter {
     // Group commit: every file's bytes and every touched directory's entries are synced at once
     // — one round of concurrent syncs per batch, which the file system's journal merges. Nothing
     // is indexed before this resolves, so an earlier crash leaves only unindexed files.
-    const synced = await Promise.allSettled(this.fsync ? [...open.map((h) => h.datasync()), ...[...dirs].map((d) => fsyncDir(d))] : []);
+    const synced = await Promise.allSettled(this.fsync ? [...open.map((h) => h.sync()), ...[...dirs].map((d) => fsyncDir(d))] : []);
     await Promise.allSettled(open.map((h) => h.close()));
     const failed = synced.find((x) => x.status === 'rejected');
     if (failed) {
@@ -104,18 +122,17 @@ export class AdapterFileWriter {
    * Writes one file under a hidden temp name and renames it into place; its handle stays open
    * (in `open`) for the batch's sync round.
    */
-  private async writeFile(dir: string, file: PlannedFile, open: fs.FileHandle[]): Promise<WrittenFile> {
+  private async writeFile(dir: string, file: PlannedFile, open: Unsynced[]): Promise<WrittenFile> {
     const final = path.join(dir, file.name);
     if (path.basename(final) !== file.name || !FILE_NAME_PATTERN.test(file.name)) throw new TypeError(`invalid file name ${file.name}`);
     const tmp = path.join(dir, `.${file.name}.${randomBytes(6).toString('hex')}.tmp`);
+    if (file.bytes <= SYNC_WRITE_MAX_BYTES) return writeSmallFile(tmp, final, file, open);
     const handle = await fs.open(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
     let sha256: string;
     try {
       // The kernel copies the parts on a libuv thread while this thread hashes the same bytes.
       const written = writeAll(handle, file.parts);
-      const hash = createHash('sha256');
-      for (const p of file.parts) hash.update(p);
-      sha256 = hash.digest('hex');
+      sha256 = digest(file.parts);
       const n = await written;
       if (n !== file.bytes) throw new Error(`wrote ${n} of ${file.bytes} bytes of ${file.name}`);
       await fs.rename(tmp, final);
@@ -125,9 +142,37 @@ export class AdapterFileWriter {
       throw err;
     }
     // fdatasync later (the bytes and the size: all a reader needs, without a journal write for times).
-    open.push(handle);
+    open.push({ sync: () => handle.datasync(), close: () => handle.close() });
     return { name: file.name, bytes: file.bytes, sha256 };
   }
+}
+
+function digest(parts: Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest('hex');
+}
+
+/** The synchronous path for small files (see SYNC_WRITE_MAX_BYTES); synced with the batch. */
+function writeSmallFile(tmp: string, final: string, file: PlannedFile, open: Unsynced[]): WrittenFile {
+  const fd = openSync(tmp, fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY, 0o644);
+  try {
+    let queue = file.parts.filter((p) => p.byteLength > 0);
+    let total = 0;
+    while (queue.length > 0) {
+      const n = writevSync(fd, queue.slice(0, IOV_MAX));
+      total += n;
+      queue = advance(queue, n);
+    }
+    if (total !== file.bytes) throw new Error(`wrote ${total} of ${file.bytes} bytes of ${file.name}`);
+    renameSync(tmp, final);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  open.push({ sync: () => fdatasyncAsync(fd), close: () => closeAsync(fd) });
+  return { name: file.name, bytes: file.bytes, sha256: digest(file.parts) };
 }
 
 /** writev until every part is written (a writev may write less than asked). */
@@ -135,18 +180,22 @@ async function writeAll(handle: fs.FileHandle, parts: Uint8Array[]): Promise<num
   let total = 0;
   let queue = parts.filter((p) => p.byteLength > 0);
   while (queue.length > 0) {
-    const chunk = queue.slice(0, IOV_MAX);
-    const { bytesWritten } = await handle.writev(chunk);
+    const { bytesWritten } = await handle.writev(queue.slice(0, IOV_MAX));
     total += bytesWritten;
-    // Drop what was written; a partly written part continues from where it stopped.
-    let left = bytesWritten;
-    let i = 0;
-    while (i < chunk.length && left >= chunk[i]!.byteLength) left -= chunk[i++]!.byteLength;
-    queue = queue.slice(i);
-    if (left > 0) queue[0] = queue[0]!.subarray(left);
-    if (bytesWritten === 0 && queue.length > 0) throw new Error('the store accepted no bytes');
+    queue = advance(queue, bytesWritten);
   }
   return total;
+}
+
+/** The parts still to write after `n` bytes went out: a partly written part continues where it stopped. */
+function advance(queue: Uint8Array[], n: number): Uint8Array[] {
+  if (n === 0) throw new Error('the store accepted no bytes');
+  let left = n;
+  let i = 0;
+  while (i < queue.length && left >= queue[i]!.byteLength) left -= queue[i++]!.byteLength;
+  const rest = queue.slice(i);
+  if (left > 0) rest[0] = rest[0]!.subarray(left);
+  return rest;
 }
 
 async function fsyncDir(dir: string): Promise<void> {
