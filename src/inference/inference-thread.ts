@@ -3,21 +3,21 @@
  * work, so it runs here and never on the thread that serves HTTP or renews BullMQ locks. Each
  * thread opens every model's session once, then serves tasks one at a time: tokenize → one
  * forward pass over the batch into buffers it owns → check and convert the batch (onnxruntime
- * Cast for float16) → plan every row's files as views into those buffers → move the buffers to
- * this thread's writer thread, which writes them (vectored writes, sha256 on the way, group
- * commit) and moves them back. Only names, sizes and digests go to the main thread. A batch's
- * writes overlap the next batch's forward pass.
+ * Cast for float16) → move the buffers to this thread's writer thread, which checks each row,
+ * plans its files as views into those buffers, writes them (vectored writes, sha256 on the way,
+ * group commit) and moves the buffers back. Only names, sizes and digests go to the main thread.
+ * A batch's assembly and writes overlap the next batch's forward pass.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../conditioning/text-tokenizer.js';
-import { checkRow, expectedDims, rowElements, rowFloat32Bytes, sliceModules, writeAdapterFiles, type EncodedOutputs, type RawOutputs } from '../adapters/assemble.js';
+import { expectedDims, rowElements, rowFloat32Bytes, type EncodedOutputs, type RawOutputs } from '../adapters/assemble.js';
 import { toBfloat16, type Dtype } from '../adapters/dtype.js';
 import { buildPixelTensors } from '../conditioning/image-preprocess.js';
 import type { Manifest } from '../models/manifest-schema.js';
 import { GenerationError } from '../adapters/generation-error.js';
-import type { AdapterWrite } from '../store/adapter-file-writer.js';
+import type { DtypeGroup } from './assemble-batch.js';
 import { WriterClient } from './writer-client.js';
 import { buildTextFeeds, type TokenizedRow } from './text-feeds.js';
 import { BufferCache } from './buffer-cache.js';
@@ -35,7 +35,7 @@ interface OpenModel {
 const port = parentPort!;
 const init = workerData as ThreadInit;
 const models = new Map<string, OpenModel>();
-const writer = new WriterClient({ dataDir: init.dataDir, fsync: init.fsync });
+const writer = new WriterClient({ dataDir: init.dataDir, fsync: init.fsync, manifests: Object.fromEntries(init.models.map((m) => [m.id, m.manifest])) });
 const buffers = new BufferCache(init.bufferCacheBytes);
 
 /**
@@ -213,11 +213,13 @@ async function runTask(task: GenerateTask): Promise<{ written: Promise<void> }> 
   const { feeds, rowOf, rows } = prepare(model, task, results);
   const t1 = performance.now();
   const owned: ArrayBuffer[] = [];
-  const writes: { index: number; write: AdapterWrite }[] = [];
+  const groups: DtypeGroup[] = [];
+  let raw: RawOutputs = {};
   let t2 = t1;
   if (feeds) {
     const fwd = await forward(model, feeds, rows);
     owned.push(...fwd.owned);
+    raw = fwd.outputs;
     t2 = performance.now();
     const byDtype = new Map<Dtype, number[]>();
     task.items.forEach((item, i) => {
@@ -225,32 +227,24 @@ async function runTask(task: GenerateTask): Promise<{ written: Promise<void> }> 
     });
     for (const [dtype, items] of byDtype) {
       const encoded = await encode(model, fwd.outputs, rows, dtype, owned);
-      for (const i of items) {
-        const item = task.items[i]!;
-        try {
-          checkRow(manifest, encoded, fwd.outputs, rowOf[i]!, dtype);
-          const modules = sliceModules(manifest, encoded, rowOf[i]!, dtype);
-          const files = writeAdapterFiles(manifest, modules, item.options.format, dtype, { adapterId: item.adapterId, modelId: manifest.id, modelSha256: item.modelSha256 });
-          writes.push({ index: i, write: { tenant: item.tenant, adapterId: item.adapterId, files } });
-        } catch (err) {
-          results[i] = { ok: false, error: { code: 'generation_failed', message: (err as Error).message, retryable: !(err instanceof GenerationError) } };
-        }
-      }
+      groups.push({
+        dtype,
+        encoded,
+        rows: items.map((i) => {
+          const item = task.items[i]!;
+          return { index: i, row: rowOf[i]!, tenant: item.tenant, adapterId: item.adapterId, modelSha256: item.modelSha256, format: item.options.format };
+        }),
+      });
     }
   }
   const t3 = performance.now();
-  // Buffers the files point into move to the writer; the rest go back to the cache at once.
-  const referenced = new Set<ArrayBuffer>();
-  for (const w of writes) for (const f of w.write.files) for (const p of f.parts) referenced.add(p.buffer as ArrayBuffer);
-  const moving = owned.filter((b) => referenced.has(b));
-  for (const b of owned) if (!referenced.has(b)) buffers.give(b);
-  const written = writer.write(writes.map((w) => w.write), moving).then(({ outcomes, buffers: back }) => {
-    back.forEach((b) => buffers.give(b));
-    outcomes.forEach((o, k) => {
-      // A store failure (full disk, a lost mount) is transient: the job is retried.
-      results[writes[k]!.index] = o.ok ? { ok: true, files: o.files } : { ok: false, error: { code: 'storage_failed', message: o.message, retryable: true } };
-    });
-    post({ type: 'result', taskId: task.taskId, results: results as ItemResult[], timings: { tokenizeMs: t1 - t0, forwardMs: t2 - t1, assembleMs: t3 - t2, writeMs: performance.now() - t3 } });
+  // The outputs move to the writer thread, which checks, assembles and writes each row's files,
+  // and moves the buffers back; this thread goes on to the next forward pass.
+  const written = writer.write(task.modelId, groups, raw, owned).then((reply) => {
+    reply.buffers.forEach((b) => buffers.give(b));
+    for (const { index, result } of reply.results) results[index] = result;
+    const timings = { tokenizeMs: t1 - t0, forwardMs: t2 - t1, assembleMs: t3 - t2 + reply.assembleMs, writeMs: performance.now() - t3 - reply.assembleMs };
+    post({ type: 'result', taskId: task.taskId, results: results as ItemResult[], timings });
   });
   return {
     written: written.catch((err: unknown) => post({ type: 'task-failed', taskId: task.taskId, message: (err as Error).message ?? String(err) })),

@@ -165,8 +165,8 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
       dataDir: config.dataDir,
       fsync: config.storeFsync,
       // Idle output buffers kept for reuse (no page faults, no GC churn): half the budget per
-      // process, so in-flight plus idle tensor memory stays within 1.5× ADAPTER_BYTES_IN_FLIGHT.
-      bufferCacheBytes: Math.floor(config.adapterBytesInFlight / 2 / config.inferenceThreads),
+      // process, and never less than one job's buffers (a smaller cache would only churn).
+      bufferCacheBytes: Math.floor(Math.max(config.adapterBytesInFlight / 2, ...models.map((m) => jobBytes(m.manifest, 'float16'))) / config.inferenceThreads),
     },
   });
   try {
