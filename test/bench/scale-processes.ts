@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { freePort, until } from '../helpers/net.js';
 import { REPO_ROOT } from '../helpers/test-service.js';
-import { percentile } from './stats.js';
 
 export interface ServiceProcs {
   url: string;
@@ -86,23 +85,17 @@ export async function startProcesses(mode: 'split' | 'single', modelsDirs: strin
   };
 }
 
-/** Probes /healthz every `everyMs` until stopped; returns p99 and max latency in ms. */
+/** Probes /healthz every `everyMs` from a separate process until stopped; returns p99 and max latency in ms. */
 export function healthProber(url: string, everyMs = 10): { stop(): Promise<{ p99: number; max: number; n: number }> } {
-  const lat: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const t0 = performance.now();
-      await fetch(`${url}/healthz`).then((r) => r.arrayBuffer()).catch(() => undefined);
-      lat.push(performance.now() - t0);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  })();
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/test/bench/health-prober.js'), url, String(everyMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   return {
     stop: async () => {
-      running = false;
-      await loop;
-      return { p99: percentile(lat, 99), max: Math.max(...lat), n: lat.length };
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      child.stdin!.end();
+      await exited;
+      return JSON.parse(out) as { p99: number; max: number; n: number };
     },
   };
 }
