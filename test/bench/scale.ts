@@ -33,8 +33,10 @@ async function post(url: string, context: string, dtype: string): Promise<{ stat
     body: JSON.stringify({ model: SCALE_FIXTURE_ID, input: { context }, options: { dtype } }),
   });
   let body = (await res.json()) as { id: string; status: string; adapter_id: string; error?: unknown };
+  // Past the 60 s a request may wait, poll (GET /v1/jobs/{id} answers at once) every 100 ms.
   while (body.status === 'queued' || body.status === 'running') {
-    body = (await (await fetch(`${url}/v1/jobs/${body.id}`, { headers: { prefer: 'wait=60' } })).json()) as typeof body;
+    await new Promise((r) => setTimeout(r, 100));
+    body = (await (await fetch(`${url}/v1/jobs/${body.id}`)).json()) as typeof body;
   }
   if (body.status !== 'succeeded') throw new Error(`scale job ended ${body.status}: ${JSON.stringify(body)}`);
   return body;
