@@ -4,7 +4,6 @@
  * once the batch is converted to the requested dtype (one buffer per output), a row's modules are
  * views into those buffers, and each file is planned as the parts a vectored write sends.
  */
-import { createHash } from 'node:crypto';
 import type { Manifest } from '../models/manifest-schema.js';
 import { targetModules } from '../models/model-view.js';
 import { DTYPE_BYTES, encodeTensor, firstNonFiniteEncoded, SAFETENSORS_DTYPE, type Dtype } from './dtype.js';
@@ -201,18 +200,6 @@ export function writePeftFiles(manifest: Manifest, modules: ModuleLora[], dtype:
     safetensorsFile('adapter_model.safetensors', tensors, metadata(manifest, prov, 'peft', dtype)),
     small('README.md', readme),
   ];
-}
-
-/** sha256 of a planned file, part by part (no concatenation). */
-export function fileDigest(file: PlannedFile): string {
-  const hash = createHash('sha256');
-  for (const p of file.parts) hash.update(p);
-  return hash.digest('hex');
-}
-
-/** A planned file's bytes in one buffer (tests, eval and tiny files only). */
-export function fileBytes(file: PlannedFile): Buffer {
-  return Buffer.concat(file.parts);
 }
 
 /** diffusers' `save_lora_weights` layout: `pytorch_lora_weights.safetensors`, keys `unet.<module>.lora_A.weight`. */

@@ -106,12 +106,6 @@ export function decodeTensor(bytes: Uint8Array, dtype: Dtype): Float32Array {
   return out;
 }
 
-/** The first index whose value is NaN or ±Infinity, or -1. */
-export function firstNonFinite(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
-  return -1;
-}
-
 /**
  * The first element in `bytes[start, end)` (element indices, little-endian values of `dtype`)
  * that is ±inf or NaN, or -1. Checked on the converted bytes: rounding to nearest sends every

@@ -67,7 +67,6 @@ export interface AdapterStoreOptions {
 export class AdapterStore {
   private readonly redis: Redis;
   private readonly keys: RedisKeys;
-  readonly dataDir: string;
   readonly layout: AdapterLayout;
   private readonly verified = new Set<string>();
 
@@ -75,7 +74,6 @@ export class AdapterStore {
     this.layout = new AdapterLayout(options.dataDir);
     this.redis = options.redis;
     this.keys = options.keys;
-    this.dataDir = options.dataDir;
   }
 
   /** The directory of one adapter. Ids and tenants are validated, so no path can walk out. */
