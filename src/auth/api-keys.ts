@@ -2,15 +2,33 @@
  * API keys: from `API_KEYS` (`tenant:key,…`, for development) and from a keys file of SHA-256
  * hashes (`API_KEYS_FILE`, one `tenant:<sha256 hex>` per line, `#` comments). The server only
  * ever holds hashes; `npm run keys -- create --tenant NAME` prints a new key once.
+ *
+ * A line may carry the tenant's settings after the hash, as `name=value` words:
+ * `acme:<sha256 hex> quota_bytes=10737418240`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
+/** Per-tenant settings a keys-file line may carry (see TENANT_SETTING_PARSERS). */
+export interface TenantSettingsLine {
+  /** Storage quota in bytes (overrides TENANT_STORAGE_QUOTA_BYTES). */
+  quotaBytes?: number;
+}
+
 export interface ApiKey {
   tenant: string;
   hash: Buffer;
+  settings?: TenantSettingsLine;
 }
+
+const TENANT_SETTING_PARSERS: Record<string, (value: string, into: TenantSettingsLine) => string | undefined> = {
+  quota_bytes: (v, into) => {
+    if (!/^\d{1,16}$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) return 'quota_bytes must be a whole number of bytes ≥ 1';
+    into.quotaBytes = Number(v);
+    return undefined;
+  },
+};
 
 export const TENANT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -39,9 +57,17 @@ export function readKeysFile(file: string): ApiKey[] {
   readFileSync(file, 'utf8').split('\n').forEach((raw, n) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
-    const m = /^([A-Za-z0-9_-]{1,64}):([0-9a-f]{64})$/.exec(line);
-    if (!m) throw new Error(`${file}:${n + 1}: expected "tenant:<sha256 hex of the key>"`);
-    keys.push({ tenant: m[1]!, hash: Buffer.from(m[2]!, 'hex') });
+    const m = /^([A-Za-z0-9_-]{1,64}):([0-9a-f]{64})((?:\s+[a-z_]+=\S+)*)$/.exec(line);
+    if (!m) throw new Error(`${file}:${n + 1}: expected "tenant:<sha256 hex of the key> [name=value …]"`);
+    const settings: TenantSettingsLine = {};
+    for (const word of m[3]!.trim().split(/\s+/).filter(Boolean)) {
+      const [name, value] = [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)];
+      const parse = TENANT_SETTING_PARSERS[name];
+      if (!parse) throw new Error(`${file}:${n + 1}: unknown setting "${name}" (known: ${Object.keys(TENANT_SETTING_PARSERS).join(', ')})`);
+      const problem = parse(value, settings);
+      if (problem) throw new Error(`${file}:${n + 1}: ${problem}`);
+    }
+    keys.push({ tenant: m[1]!, hash: Buffer.from(m[2]!, 'hex'), ...(Object.keys(settings).length ? { settings } : {}) });
   });
   return keys;
 }

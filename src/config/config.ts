@@ -71,6 +71,22 @@ const envSchema = z.object({
   JOB_ATTEMPTS: int(1, 20).default(3),
   JOB_BACKOFF_MS: int(0, 600000).default(1000),
   JOB_RETENTION_SECONDS: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
+  /** Records of cache hits (which hold nothing the adapter does not) are kept this long. */
+  JOB_CACHED_RETENTION_SECONDS: int(1, 365 * 24 * 3600).default(3600),
+  /** Job records kept per tenant (oldest ended ones go first); 0 = bounded by age only. */
+  JOB_MAX_PER_TENANT: int(0, 100_000_000).default(0),
+  /** An unpinned adapter expires this long after its creation or last use. */
+  ADAPTER_TTL_SECONDS: int(1, 100 * 365 * 24 * 3600).default(30 * 24 * 3600),
+  /** Bytes of adapters a tenant may store (unset = unlimited; the keys file may override per tenant). */
+  TENANT_STORAGE_QUOTA_BYTES: int(1, Number.MAX_SAFE_INTEGER).optional(),
+  /** How often a worker runs the store's sweeper (expiry, crash leftovers, repairs); 0 = never. */
+  GC_INTERVAL_SECONDS: int(0, 24 * 3600).default(60),
+  /** Files and directories no index entry points to are removed only after this long. */
+  GC_GRACE_SECONDS: int(0, 30 * 24 * 3600).default(3600),
+  /** Most adapters one sweep expires, and most directories it inspects. */
+  GC_BATCH: int(1, 1_000_000).default(1000),
+  /** A download holds its adapter against eviction and expiry this long (renewed while it runs). */
+  DOWNLOAD_LEASE_SECONDS: int(1, 3600).default(60),
   IDEMPOTENCY_TTL_SECONDS: int(60, 7 * 24 * 3600).default(24 * 3600),
   SHUTDOWN_TIMEOUT_MS: int(100, 600000).default(15000),
   API_KEYS: z.string().default(''),
@@ -128,6 +144,14 @@ export interface Config {
   jobAttempts: number;
   jobBackoffMs: number;
   jobRetentionSeconds: number;
+  jobCachedRetentionSeconds: number;
+  jobMaxPerTenant: number;
+  adapterTtlSeconds: number;
+  tenantStorageQuotaBytes: number | undefined;
+  gcIntervalSeconds: number;
+  gcGraceSeconds: number;
+  gcBatch: number;
+  downloadLeaseSeconds: number;
   idempotencyTtlSeconds: number;
   shutdownTimeoutMs: number;
   apiKeys: string;
@@ -200,6 +224,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobAttempts: e.JOB_ATTEMPTS,
     jobBackoffMs: e.JOB_BACKOFF_MS,
     jobRetentionSeconds: e.JOB_RETENTION_SECONDS,
+    jobCachedRetentionSeconds: e.JOB_CACHED_RETENTION_SECONDS,
+    jobMaxPerTenant: e.JOB_MAX_PER_TENANT,
+    adapterTtlSeconds: e.ADAPTER_TTL_SECONDS,
+    tenantStorageQuotaBytes: e.TENANT_STORAGE_QUOTA_BYTES,
+    gcIntervalSeconds: e.GC_INTERVAL_SECONDS,
+    gcGraceSeconds: e.GC_GRACE_SECONDS,
+    gcBatch: e.GC_BATCH,
+    downloadLeaseSeconds: e.DOWNLOAD_LEASE_SECONDS,
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     apiKeys: e.API_KEYS,

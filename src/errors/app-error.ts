@@ -10,12 +10,16 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   not_found: 404,
   conflict: 409,
+  /** An adapter that expired or was evicted: the same request regenerates it. */
+  gone: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable_input: 422,
   rate_limited: 429,
   internal_error: 500,
   unavailable: 503,
+  /** The tenant's storage quota is filled by pinned adapters (nothing left to evict). */
+  insufficient_storage: 507,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

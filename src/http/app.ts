@@ -26,6 +26,8 @@ import type { WebhookSecrets } from '../webhooks/webhook-secrets.js';
 import type { WebhookUrlGuard } from '../webhooks/webhook-url-guard.js';
 import { modelsRoutes } from './routes/models-routes.js';
 import { personalizationsRoutes } from './routes/personalizations-routes.js';
+import { usageRoutes } from './routes/usage-routes.js';
+import type { TenantSettings } from '../tenants/tenant-settings.js';
 
 export interface AppDeps {
   redis: Redis;
@@ -50,6 +52,8 @@ export interface AppDeps {
   webhookSecrets: WebhookSecrets;
   deliveryLog: DeliveryLog;
   eventsHeartbeatMs: number;
+  tenantSettings: TenantSettings;
+  downloadLeaseMs: number;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -77,6 +81,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(webhooksRoutes(deps));
   app.use(adaptersRoutes({ ...deps }));
   app.use(personalizationsRoutes(deps));
+  app.use(usageRoutes({ index: deps.adapters.index, tenantSettings: deps.tenantSettings }));
   app.use(() => {
     throw new AppError('not_found', 'No such endpoint.');
   });

@@ -11,6 +11,8 @@ import { JobEvents } from '../jobs/job-events.js';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { AdapterStore } from '../store/adapter-store.js';
 import { JobStore } from '../store/job-store.js';
+import { TenantSettings } from '../tenants/tenant-settings.js';
+import { adapterStoreOptions, jobStoreOptions } from './store-options.js';
 import { RedisKeys } from '../store/redis-keys.js';
 import { DeliveryLog } from '../webhooks/delivery-log.js';
 import { WebhookSecrets } from '../webhooks/webhook-secrets.js';
@@ -39,8 +41,9 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
   const redis = createApiRedis(config.redisUrl);
   await connectWithin(redis, 5000);
   const keys = new RedisKeys(config.queuePrefix);
-  const jobs = new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds, maxActiveJobs: config.maxActiveJobs });
-  const adapters = new AdapterStore({ redis, keys, dataDir: config.dataDir });
+  const tenantSettings = TenantSettings.fromConfig(config);
+  const jobs = new JobStore(jobStoreOptions(config, redis, keys, tenantSettings));
+  const adapters = new AdapterStore(adapterStoreOptions(config, redis, keys));
   const queue = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new JobEvents(redis, keys.events());
   const readiness = { accepting: true };
@@ -50,8 +53,9 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
     deliveryLog: new DeliveryLog(redis, keys, config.jobRetentionSeconds),
     eventsHeartbeatMs: config.eventsHeartbeatMs,
   };
-  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks });
+  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks, tenantSettings, downloadLeaseMs: config.downloadLeaseSeconds * 1000 });
   metrics.watchQueue('generate', queue.queue);
+  metrics.watchUsage(() => adapters.index.allUsage());
   const server = http.createServer(app);
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10000;

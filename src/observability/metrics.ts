@@ -18,6 +18,11 @@ export class Metrics {
   readonly generation: client.Histogram<'model'>;
   readonly batchSize: client.Histogram<'model'>;
   readonly webhookDeliveries: client.Counter<'outcome'>;
+  readonly adaptersEvicted: client.Counter;
+  readonly adaptersExpired: client.Counter;
+  readonly gcRemoved: client.Counter<'kind'>;
+  readonly gcRuns: client.Counter<'outcome'>;
+  private usageSource: (() => Promise<{ tenant: string; bytes: number; pinnedBytes: number }[]>) | undefined;
   private readonly queues = new Map<string, QueueCounts>();
   private readonly budgets: { inUse: number; peak: number; limit: number }[] = [];
 
@@ -35,6 +40,22 @@ export class Metrics {
     this.generation = new client.Histogram({ name: 'hyperadapt_generation_seconds', help: 'Forward pass time of one batch', labelNames: ['model'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2], registers });
     this.batchSize = new client.Histogram({ name: 'hyperadapt_batch_size', help: 'Jobs per forward pass', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
     this.webhookDeliveries = new client.Counter({ name: 'hyperadapt_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers });
+    this.adaptersEvicted = new client.Counter({ name: 'hyperadapt_adapters_evicted_total', help: "Adapters evicted (least recently used first) to keep a tenant within its storage quota", registers });
+    this.adaptersExpired = new client.Counter({ name: 'hyperadapt_adapters_expired_total', help: 'Adapters removed by the sweeper because they were not used within ADAPTER_TTL_SECONDS', registers });
+    this.gcRemoved = new client.Counter({ name: 'hyperadapt_gc_removed_total', help: 'What the sweeper removed or repaired: orphan_dir (no index entry), temp_file, trash, lost (index entry whose files were gone)', labelNames: ['kind'], registers });
+    this.gcRuns = new client.Counter({ name: 'hyperadapt_gc_runs_total', help: 'Sweeper runs by outcome (ran, locked: another worker held the lock, failed)', labelNames: ['outcome'], registers });
+    const self = this;
+    new client.Gauge({
+      name: 'hyperadapt_tenant_stored_bytes', help: "Bytes of a tenant's stored adapters (kind=all) and of its pinned ones (kind=pinned)", labelNames: ['tenant', 'kind'], registers,
+      async collect() {
+        if (!self.usageSource) return;
+        this.reset();
+        for (const u of await self.usageSource().catch(() => [])) {
+          this.set({ tenant: u.tenant, kind: 'all' }, u.bytes);
+          this.set({ tenant: u.tenant, kind: 'pinned' }, u.pinnedBytes);
+        }
+      },
+    });
     const budgets = this.budgets;
     new client.Gauge({
       name: 'hyperadapt_adapter_bytes_in_flight', help: 'Adapter bytes a worker holds in flight (ADAPTER_BYTES_IN_FLIGHT bounds them): now, peak since start, limit', labelNames: ['stat'], registers,
@@ -60,6 +81,11 @@ export class Metrics {
   /** Reports a worker's in-flight adapter bytes (now, peak, limit) at every scrape. */
   watchBudget(budget: { inUse: number; peak: number; limit: number }): void {
     this.budgets.push(budget);
+  }
+
+  /** Reports every tenant's stored bytes at every scrape. */
+  watchUsage(source: () => Promise<{ tenant: string; bytes: number; pinnedBytes: number }[]>): void {
+    this.usageSource = source;
   }
 
   /** Reports a queue's depth by state at every scrape. */

@@ -61,7 +61,6 @@ interface Unsynced {
 export class AdapterFileWriter {
   readonly layout: AdapterLayout;
   private readonly fsync: boolean;
-  private readonly knownDirs = new Set<string>();
 
   constructor(options: AdapterFileWriterOptions) {
     this.layout = new AdapterLayout(options.dataDir);
@@ -87,8 +86,6 @@ export class AdapterFileWriter {
           dirs.add(dir);
           return { ok: true, files };
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT' || code === 'ENOTDIR') this.knownDirs.clear();
           return { ok: false, message: `could not store adapter ${item.adapterId}: ${(err as Error).message}` };
         }
       }),
@@ -106,16 +103,17 @@ export class AdapterFileWriter {
     return results;
   }
 
-  /** mkdir -p; a directory created here is fsynced with the batch (its parent's entry too). */
+  /**
+   * mkdir -p; a directory created here is fsynced with the batch (its parent's entry too). Not
+   * cached: an adapter's directory is new for each adapter, and one removed by eviction must be
+   * made again when the same id is regenerated.
+   */
   private async ensureDir(dir: string, dirty: Set<string>): Promise<void> {
-    if (this.knownDirs.has(dir)) return;
     const created = await fs.mkdir(dir, { recursive: true });
     if (created !== undefined) {
       // Every directory from the first one created up to the tenant root gets its entry synced.
       for (let d = path.dirname(dir); d.length >= path.dirname(created).length && d !== path.dirname(d); d = path.dirname(d)) dirty.add(d);
     }
-    this.knownDirs.add(dir);
-    if (this.knownDirs.size > 10000) this.knownDirs.clear();
   }
 
   /**

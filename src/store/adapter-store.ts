@@ -1,55 +1,41 @@
 /**
- * The adapter store's index and readers. Blobs live on the filesystem under DATA_DIR (shared
+ * The adapter store: the Redis index (adapter-index.ts) and the files under DATA_DIR (shared
  * storage when workers run on several machines), written by the inference threads'
- * AdapterFileWriter (per-file atomic rename, group commit); Redis holds the index (the adapter
- * record), written only after a batch's files are durable, so an indexed adapter is whole.
+ * AdapterFileWriter (per-file atomic rename, group commit). The index is written only after a
+ * batch's files are durable, so an indexed adapter is whole; removal goes index first, then
+ * files (see the removal protocol in adapter-scripts.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { LuaScript } from './lua-runner.js';
-import { DELETE_ADAPTER } from './lua-scripts.js';
 import { RedisKeys } from './redis-keys.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
 import { ADAPTER_ID_PATTERN, AdapterLayout } from './adapter-layout.js';
+import { AdapterIndex, type AdapterEntry, type AdapterFile, type AdapterRecord, type RemovalReason } from './adapter-index.js';
 
 export { ADAPTER_ID_PATTERN } from './adapter-layout.js';
+export type { AdapterEntry, AdapterFile, AdapterRecord } from './adapter-index.js';
 
-const deleteAdapter = new LuaScript(DELETE_ADAPTER);
-
-export interface AdapterFile {
-  name: string;
-  bytes: number;
-  sha256: string;
-}
-
-export interface AdapterRecord {
-  id: string;
-  object: 'adapter';
-  model: string;
-  model_sha256: string;
-  format: string;
-  base_model: string;
-  r: number;
-  lora_alpha: number;
-  use_rslora: boolean;
-  target_modules: string[];
-  dtype: string;
-  files: AdapterFile[];
-  created_at: string;
-  /** Set when `r` is not a rank vLLM accepts. */
-  warnings?: string[];
-}
-
+/** The public Adapter object: the record, its lifecycle, and where to fetch it. */
 export interface AdapterView extends AdapterRecord {
+  /** Bytes of all its files (what it counts against the tenant's quota). */
+  bytes: number;
+  pinned: boolean;
+  last_used_at: string;
+  /** null when pinned. */
+  expires_at: string | null;
   urls: { self: string; archive: string; files: Record<string, string> };
 }
 
-export function adapterView(rec: AdapterRecord): AdapterView {
+export function adapterView(entry: AdapterEntry, ttlMs: number): AdapterView {
+  const rec = entry.record;
   const self = `/v1/adapters/${rec.id}`;
   return {
     ...rec,
+    bytes: entry.bytes,
+    pinned: entry.pinned,
+    last_used_at: new Date(entry.usedMs).toISOString(),
+    expires_at: entry.pinned ? null : new Date(entry.usedMs + ttlMs).toISOString(),
     urls: {
       self,
       archive: `${self}/archive`,
@@ -62,18 +48,25 @@ export interface AdapterStoreOptions {
   redis: Redis;
   keys: RedisKeys;
   dataDir: string;
+  /** An unpinned adapter expires this long after its last use (default: 100 years). */
+  ttlSeconds?: number;
+  /** How long the reason of a removal is remembered (default: one day). */
+  tombstoneSeconds?: number;
 }
 
 export class AdapterStore {
-  private readonly redis: Redis;
-  private readonly keys: RedisKeys;
+  readonly index: AdapterIndex;
   readonly layout: AdapterLayout;
   private readonly verified = new Set<string>();
 
   constructor(options: AdapterStoreOptions) {
     this.layout = new AdapterLayout(options.dataDir);
-    this.redis = options.redis;
-    this.keys = options.keys;
+    this.index = new AdapterIndex({
+      redis: options.redis,
+      keys: options.keys,
+      ttlSeconds: options.ttlSeconds ?? 100 * 365 * 24 * 3600,
+      tombstoneSeconds: options.tombstoneSeconds ?? 24 * 3600,
+    });
   }
 
   /** The directory of one adapter. Ids and tenants are validated, so no path can walk out. */
@@ -81,63 +74,36 @@ export class AdapterStore {
     return this.layout.adapterDir(tenant, adapterId);
   }
 
-  async get(tenant: string, adapterId: string): Promise<AdapterRecord | undefined> {
-    if (!ADAPTER_ID_PATTERN.test(adapterId)) return undefined;
-    const text = await this.redis.hget(this.keys.adapter(tenant, adapterId), 'record');
-    return text ? (JSON.parse(text) as AdapterRecord) : undefined;
+  /**
+   * Removes adapters (index entry, then files). `expire` removes only those still expired and
+   * unleased; `force` removes whatever is there. Returns the ids removed.
+   */
+  async remove(tenant: string, ids: string[], mode: 'expire' | 'force', reason: RemovalReason): Promise<string[]> {
+    const removed = await this.index.remove(tenant, ids, mode, reason);
+    await this.removeFiles(tenant, removed);
+    return removed;
   }
 
-  async list(tenant: string, opts: { limit: number; cursor?: string; model?: string }): Promise<{ data: AdapterRecord[]; nextCursor: string | null }> {
-    const key = this.keys.adapters(tenant);
-    let max = '+inf';
-    let after: string | undefined;
-    if (opts.cursor) {
-      const c = decodeCursor(opts.cursor);
-      max = String(c.score);
-      after = c.id;
-    }
-    const data: AdapterRecord[] = [];
-    let offset = 0;
-    let last: { score: number; id: string } | undefined;
-    for (;;) {
-      const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, 100);
-      if (rows.length === 0) return { data, nextCursor: null };
-      offset += rows.length / 2;
-      const ids: { id: string; score: number }[] = [];
-      for (let i = 0; i < rows.length; i += 2) ids.push({ id: rows[i]!, score: Number(rows[i + 1]) });
-      const pipeline = this.redis.pipeline();
-      for (const e of ids) pipeline.hget(this.keys.adapter(tenant, e.id), 'record');
-      const texts = ((await pipeline.exec()) ?? []).map(([, v]) => v as string | null);
-      for (let i = 0; i < ids.length; i++) {
-        const e = ids[i]!;
-        if (after !== undefined && e.score === Number(max) && e.id >= after) continue;
-        const text = texts[i];
-        if (!text) continue;
-        const rec = JSON.parse(text) as AdapterRecord;
-        if (opts.model && rec.model !== opts.model) continue;
-        if (data.length === opts.limit) return { data, nextCursor: last ? encodeCursor(last.score, last.id) : null };
-        data.push(rec);
-        last = { score: e.score, id: e.id };
-      }
-    }
+  /**
+   * Deletes the files of adapters whose index entries are gone and whose removal markers this
+   * caller holds, then clears the markers (a regeneration of the same id waits for that).
+   */
+  async removeFiles(tenant: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await Promise.all(ids.filter((id) => ADAPTER_ID_PATTERN.test(id)).map((id) => this.removeDir(tenant, id)));
+    await this.index.clearMarkers(tenant, ids);
   }
 
-  /** Removes the index entry, then the files. Returns false when there was no such adapter. */
-  async delete(tenant: string, adapterId: string): Promise<boolean> {
-    if (!ADAPTER_ID_PATTERN.test(adapterId)) return false;
-    const removed = await deleteAdapter.run(this.redis, [this.keys.adapter(tenant, adapterId), this.keys.adapters(tenant)], [adapterId]);
-    if (!removed) return false;
-    const dir = this.adapterDir(tenant, adapterId);
-    // Rename first so a concurrent re-generation never sees a half-deleted directory.
-    const trash = path.join(this.layout.tmpDir(), `deleted.${adapterId}.${randomBytes(6).toString('hex')}`);
+  /** Renames into tmp first, so nobody ever sees a half-deleted adapter directory. */
+  private async removeDir(tenant: string, id: string): Promise<void> {
+    const trash = path.join(this.layout.tmpDir(), `deleted.${id}.${randomBytes(6).toString('hex')}`);
     await fs.mkdir(path.dirname(trash), { recursive: true });
-    await fs.rename(dir, trash).then(
+    await fs.rename(this.adapterDir(tenant, id), trash).then(
       () => fs.rm(trash, { recursive: true, force: true }),
       (err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       },
     );
-    return true;
   }
 
   /**

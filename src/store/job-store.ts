@@ -7,10 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
+import { REMOVAL_MARKER_MS } from './adapter-scripts.js';
 import { CANCEL_JOB, CREATE_JOB, FINISH_COMPUTATIONS, START_COMPUTATIONS } from './lua-scripts.js';
 import { Coalescer } from './coalescer.js';
 import { LuaScript } from './lua-runner.js';
-import { jobView, type JobStatus, type JobView } from './job-view.js';
+import { JOB_STATUSES, jobView, type JobStatus, type JobView } from './job-view.js';
 import { RedisKeys } from './redis-keys.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
@@ -34,6 +35,8 @@ export interface CreateJobInput {
   webhook?: unknown;
   /** sha256 of the Idempotency-Key and of the canonical body, when the client sent a key. */
   idempotency?: { keyHash: string; bodyHash: string };
+  /** About how many bytes the adapter will store (checked against the tenant's quota on a miss). */
+  estimatedBytes?: number;
 }
 
 export type CreateJobResult = (
@@ -49,14 +52,34 @@ export interface JobStoreOptions {
   idempotencyTtlSeconds: number;
   /** Queued or running jobs per tenant; 0 = unlimited. */
   maxActiveJobs?: number;
+  /** How long the record of a cache hit is kept (default: retentionSeconds). */
+  cachedRetentionSeconds?: number;
+  /** Job records kept per tenant; 0 = unlimited (bounded by age only). */
+  maxJobsPerTenant?: number;
+  /** An unpinned adapter expires this long after its last use (default: never). */
+  adapterTtlSeconds?: number;
+  /** The tenant's storage quota in bytes; 0 = unlimited (default). */
+  quotaBytes?: (tenant: string) => number;
 }
+
+/** What finishing a computation did besides ending its jobs. */
+export interface FinishOutcome {
+  /** The job ids it ended. */
+  done: string[];
+  /** Adapters evicted to make room (index entries gone; their files are the caller's to remove). */
+  evicted: string[];
+  /** True when the adapter could not be stored for lack of quota (its files are to be removed). */
+  refused: boolean;
+}
+
+const NEVER_SECONDS = 100 * 365 * 24 * 3600;
 
 export interface FinishComputationInput {
   tenant: string;
   adapterId: string;
   computation: string;
   outcome: 'succeeded' | 'failed';
-  adapterRecord?: unknown;
+  adapterRecord?: { model: string; files: { bytes: number }[] };
   error?: { code: string; message: string };
 }
 
@@ -69,6 +92,10 @@ export class JobStore {
   private readonly retentionSeconds: number;
   private readonly idempotencyTtlSeconds: number;
   private readonly maxActiveJobs: number;
+  private readonly cachedRetentionSeconds: number;
+  private readonly maxJobsPerTenant: number;
+  private readonly adapterTtlMs: number;
+  private readonly quotaBytes: (tenant: string) => number;
 
   constructor(options: JobStoreOptions) {
     if (!Number.isInteger(options.retentionSeconds) || options.retentionSeconds < 1) throw new TypeError('retentionSeconds must be a positive integer');
@@ -77,6 +104,10 @@ export class JobStore {
     this.retentionSeconds = options.retentionSeconds;
     this.idempotencyTtlSeconds = options.idempotencyTtlSeconds;
     this.maxActiveJobs = options.maxActiveJobs ?? 0;
+    this.cachedRetentionSeconds = options.cachedRetentionSeconds ?? options.retentionSeconds;
+    this.maxJobsPerTenant = options.maxJobsPerTenant ?? 0;
+    this.adapterTtlMs = (options.adapterTtlSeconds ?? NEVER_SECONDS) * 1000;
+    this.quotaBytes = options.quotaBytes ?? (() => 0);
   }
 
   /**
@@ -88,22 +119,10 @@ export class JobStore {
     const { tenant } = input;
     const jobId = newJobId();
     const now = new Date();
-    const fields = {
-      id: jobId,
-      kind: input.kind,
-      model: input.model,
-      status: 'queued',
-      progress: '0',
-      cached: '0',
-      adapter_id: '',
-      error: '',
-      metadata: JSON.stringify(input.metadata),
-      webhook: input.webhook === undefined ? '' : JSON.stringify(input.webhook),
-      created_at: now.toISOString(),
-      started_at: '',
-      finished_at: '',
-      computation: '',
-    };
+    // Compact: a field that would be empty is not written (jobView reads absence as empty).
+    const fields: Record<string, string> = { id: jobId, kind: input.kind, model: input.model, status: 'queued', created_at: now.toISOString() };
+    if (Object.keys(input.metadata).length > 0) fields.metadata = JSON.stringify(input.metadata);
+    if (input.webhook !== undefined) fields.webhook = JSON.stringify(input.webhook);
     const idem = input.idempotency;
     const reply = (await createJob.run(
       this.redis,
@@ -129,9 +148,17 @@ export class JobStore {
         this.keys.events(),
         tenant,
         this.maxActiveJobs,
+        this.adapterTtlMs,
+        this.quotaBytes(tenant),
+        input.estimatedBytes ?? 0,
+        this.cachedRetentionSeconds,
+        this.maxJobsPerTenant,
+        this.keys.tenantPrefix(tenant),
+        this.retentionSeconds,
       ],
     )) as string[];
     const [outcome, id] = reply as [string, string];
+    if (outcome === 'insufficient') throw new AppError('insufficient_storage', id);
     if (outcome === 'limited') {
       throw new AppError('rate_limited', `This tenant already has ${id} jobs queued or running (the limit); retry when some have ended.`, { retryAfter: 5 });
     }
@@ -160,9 +187,13 @@ export class JobStore {
     return h.id ? h : undefined;
   }
 
-  /** Newest first. The cursor is opaque to clients: it encodes the last item's (score, id). */
+  /**
+   * Newest first. The cursor is opaque to clients: it encodes the last item's (score, id). A
+   * status filter walks that status's index, so a filtered page costs what an unfiltered one
+   * does; members whose records have expired are removed from the indexes as they are met.
+   */
   async list(tenant: string, opts: { limit: number; cursor?: string; status?: JobStatus }): Promise<{ data: JobView[]; nextCursor: string | null }> {
-    const key = this.keys.jobs(tenant);
+    const key = opts.status ? this.keys.jobsByStatus(tenant, opts.status) : this.keys.jobs(tenant);
     let max = '+inf';
     let after: string | undefined;
     if (opts.cursor) {
@@ -184,6 +215,14 @@ export class JobStore {
       const pipeline = this.redis.pipeline();
       for (const e of entries) pipeline.hgetall(this.keys.job(tenant, e.id));
       const results = (await pipeline.exec()) ?? [];
+      const dead = entries.filter((_, i) => !(results[i]?.[1] as Record<string, string> | undefined)?.id).map((e) => e.id);
+      if (dead.length > 0) {
+        // Expired records: drop them from every index so no later page walks over them again.
+        const cleanup = this.redis.pipeline().zrem(this.keys.jobs(tenant), ...dead);
+        for (const st of JOB_STATUSES) cleanup.zrem(this.keys.jobsByStatus(tenant, st), ...dead);
+        await cleanup.exec();
+        offset -= dead.length;
+      }
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         if (after !== undefined) {
@@ -216,33 +255,48 @@ export class JobStore {
     return view;
   }
 
-  /** Marks the computation's queued jobs running; returns the ids still waiting for it. */
-  startComputation(tenant: string, adapterId: string, computation: string): Promise<string[]> {
+  /**
+   * Marks the computation's queued jobs running; returns the ids still waiting for it, and
+   * whether the adapter's old files are still being removed (then wait for `removalDone`).
+   */
+  startComputation(tenant: string, adapterId: string, computation: string): Promise<{ live: string[]; removing: boolean }> {
     return this.starts.call({ tenant, adapterId, computation });
   }
 
-  private async startMany(inputs: { tenant: string; adapterId: string; computation: string }[]): Promise<string[][]> {
+  private async startMany(inputs: { tenant: string; adapterId: string; computation: string }[]): Promise<{ live: string[]; removing: boolean }[]> {
     const keys = [this.keys.webhookOutbox()];
     const args: (string | number)[] = [new Date().toISOString(), this.keys.events()];
     for (const c of inputs) {
-      keys.push(this.keys.waiters(c.tenant, c.computation), this.keys.computation(c.tenant, c.adapterId));
+      keys.push(this.keys.waiters(c.tenant, c.computation), this.keys.computation(c.tenant, c.adapterId), this.keys.removing(c.tenant, c.adapterId));
       args.push(this.keys.jobPrefix(c.tenant), c.computation, c.tenant);
     }
-    return (await startComputations.run(this.redis, keys, args)) as string[][];
+    const replies = (await startComputations.run(this.redis, keys, args)) as string[][];
+    return replies.map(([flag, ...live]) => ({ live, removing: flag === '1' }));
+  }
+
+  /**
+   * Resolves once no removal of the adapter's old files is in progress (a marker lives at most
+   * REMOVAL_MARKER_MS, so a remover that died holds nothing up for longer).
+   */
+  async removalDone(tenant: string, adapterId: string): Promise<void> {
+    const deadline = Date.now() + REMOVAL_MARKER_MS;
+    while ((await this.redis.exists(this.keys.removing(tenant, adapterId))) === 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /**
    * Ends a computation: records the adapter (on success) and ends every job still waiting.
    * Calls of the same turn (a batch) share one script call.
    */
-  finishComputation(args: FinishComputationInput): Promise<string[]> {
+  finishComputation(args: FinishComputationInput): Promise<FinishOutcome> {
     return this.finishes.call(args);
   }
 
-  private async finishMany(inputs: FinishComputationInput[]): Promise<string[][]> {
+  private async finishMany(inputs: FinishComputationInput[]): Promise<FinishOutcome[]> {
     const now = new Date();
     const keys = [this.keys.webhookOutbox()];
-    const args: (string | number)[] = [now.toISOString(), now.getTime(), this.keys.events()];
+    const args: (string | number)[] = [now.toISOString(), now.getTime(), this.keys.events(), this.keys.tenants(), this.retentionSeconds, REMOVAL_MARKER_MS];
     for (const c of inputs) {
       keys.push(this.keys.adapter(c.tenant, c.adapterId), this.keys.adapters(c.tenant), this.keys.waiters(c.tenant, c.computation), this.keys.computation(c.tenant, c.adapterId));
       args.push(
@@ -253,8 +307,13 @@ export class JobStore {
         c.adapterId,
         c.adapterRecord === undefined ? '' : JSON.stringify(c.adapterRecord),
         c.error ? JSON.stringify(c.error) : '',
+        this.keys.tenantPrefix(c.tenant),
+        c.adapterRecord ? c.adapterRecord.files.reduce((n, f) => n + f.bytes, 0) : 0,
+        c.adapterRecord?.model ?? '',
+        this.quotaBytes(c.tenant),
       );
     }
-    return (await finishComputations.run(this.redis, keys, args)) as string[][];
+    const replies = (await finishComputations.run(this.redis, keys, args)) as [string[], string[], string][];
+    return replies.map(([done, evicted, refused]) => ({ done, evicted, refused: refused === '1' }));
   }
 }

@@ -6,6 +6,7 @@
  * Job keys are built inside the scripts from a prefix passed in ARGV (a computation's waiters
  * are only known there), so these scripts assume a single Redis, not a Redis Cluster.
  */
+import { ADAPTER_LUA } from './adapter-scripts.js';
 
 /**
  * Every state change of a job goes through announce(), inside the script that makes it, so a
@@ -21,13 +22,26 @@
  */
 const PUBLISH = `
 local TERMINAL_EVENTS = {['job.succeeded'] = true, ['job.failed'] = true, ['job.canceled'] = true}
+local STATUS_OF = {['job.queued'] = 'queued', ['job.started'] = 'running', ['job.succeeded'] = 'succeeded', ['job.failed'] = 'failed', ['job.canceled'] = 'canceled'}
+local JOB_STATUSES = {'queued', 'running', 'succeeded', 'failed', 'canceled'}
 local function announce(channel, outbox, tenant, id, jobKey, event, quiet)
+  local base = string.gsub(jobKey, ':job:[^:]*$', '')
   -- The tenant's active (queued or running) jobs, for MAX_ACTIVE_JOBS: <prefix>:t:<tenant>:active.
-  local activeKey = string.gsub(jobKey, ':job:[^:]*$', ':active')
+  local activeKey = base .. ':active'
   if event == 'job.queued' then
     redis.call('ZADD', activeKey, redis.call('TIME')[1], id)
   elseif TERMINAL_EVENTS[event] then
     redis.call('ZREM', activeKey, id)
+  end
+  -- The status index (jobs:s:<status>, scored by creation time) follows every status change.
+  local status = STATUS_OF[event]
+  if status then
+    local created = redis.call('ZSCORE', base .. ':jobs', id)
+    if not quiet then
+      if status ~= 'queued' then redis.call('ZREM', base .. ':jobs:s:queued', id) end
+      if status ~= 'queued' and status ~= 'running' then redis.call('ZREM', base .. ':jobs:s:running', id) end
+    end
+    if created then redis.call('ZADD', base .. ':jobs:s:' .. status, created, id) end
   end
   local seq = redis.call('HINCRBY', jobKey, 'seq', 1)
   local flat = redis.call('HGETALL', jobKey)
@@ -51,11 +65,18 @@ local function announce(channel, outbox, tenant, id, jobKey, event, quiet)
 end
 `;
 
-/** KEYS: adapter, job, jobs, computation, idempotency, webhook outbox. ARGV: see JobStore.create. */
-export const CREATE_JOB = `${PUBLISH}
+/**
+ * KEYS: adapter, job, jobs, computation, idempotency, webhook outbox. ARGV: see JobStore.create.
+ * A live adapter is a cache hit and counts as a use; an expired one is dropped from the index
+ * here (its files stay, to be rewritten by the regeneration this request starts). A miss is
+ * refused ('insufficient') when the tenant's pinned bytes leave no room for the new adapter.
+ */
+export const CREATE_JOB = `${PUBLISH}${ADAPTER_LUA}
 local jobId, now, nowMs, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local idemHash, idemTtl, newComp, waitPrefix = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local adapterId, fieldsJson, channel, tenant = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local maxActive, ttlMs, quota, estimate = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
+local cachedRetention, maxJobs, tp, goneTtl = tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19], tonumber(ARGV[20])
 if idemHash ~= '' then
   local prev = redis.call('GET', KEYS[5])
   if prev then
@@ -66,17 +87,27 @@ if idemHash ~= '' then
 end
 local fields = cjson.decode(fieldsJson)
 local result
-local cached = redis.call('EXISTS', KEYS[1]) == 1
-local maxActive = tonumber(ARGV[13] or '0')
+local a = redis.call('HMGET', KEYS[1], 'created_ms', 'used_ms', 'pinned')
+local cached = a[1] ~= false or a[2] ~= false
+if cached and is_expired(a[2], a[1], a[3], ttlMs, nowMs) then
+  drop_adapter(tp, adapterId, 'expired', nowMs, goneTtl, 0)
+  cached = false
+end
 if not cached and maxActive > 0 then
-  local activeKey = string.gsub(KEYS[2], ':job:[^:]*$', ':active')
+  local activeKey = tp .. 'active'
   -- Records expire after the retention period; so do their places here.
   redis.call('ZREMRANGEBYSCORE', activeKey, '-inf', '(' .. (math.floor(nowMs / 1000) - retention))
   if redis.call('ZCARD', activeKey) >= maxActive then return {'limited', tostring(maxActive)} end
 end
+if not cached and quota > 0 and redis.call('EXISTS', KEYS[4]) == 0 then
+  local pinned = tonumber(redis.call('HGET', tp .. 'usage', 'pinned_bytes') or '0')
+  if pinned + estimate > quota then return {'insufficient', storage_message(tp, tenant, estimate, quota)} end
+end
 if cached then
   fields.status = 'succeeded'; fields.cached = '1'; fields.progress = '1'
   fields.adapter_id = adapterId; fields.started_at = now; fields.finished_at = now
+  redis.call('HSET', KEYS[1], 'used_ms', nowMs)
+  if a[3] ~= '1' then redis.call('ZADD', tp .. 'lru', nowMs, adapterId) end
   result = {'cached', jobId}
 else
   local comp = redis.call('GET', KEYS[4])
@@ -89,9 +120,24 @@ end
 local flat = {}
 for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
 redis.call('HSET', KEYS[2], unpack(flat))
-redis.call('EXPIRE', KEYS[2], retention)
+redis.call('EXPIRE', KEYS[2], cached and cachedRetention or retention)
 redis.call('ZADD', KEYS[3], nowMs, jobId)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (nowMs - retention * 1000))
+redis.call('ZREMRANGEBYSCORE', KEYS[3] .. ':s:' .. fields.status, '-inf', '(' .. (nowMs - retention * 1000))
+if maxJobs > 0 then
+  -- Bounded by count too: the oldest ended records go (a few per request, never an active one).
+  local jobPrefix = string.sub(KEYS[2], 1, #KEYS[2] - #jobId)
+  local excess = redis.call('ZCARD', KEYS[3]) - maxJobs
+  while excess > 0 do
+    local oldest = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    local st = redis.call('HGET', jobPrefix .. oldest, 'status')
+    if st == 'queued' or st == 'running' or oldest == jobId then break end
+    redis.call('DEL', jobPrefix .. oldest)
+    redis.call('ZREM', KEYS[3], oldest)
+    for _, s in ipairs(JOB_STATUSES) do redis.call('ZREM', KEYS[3] .. ':s:' .. s, oldest) end
+    excess = excess - 1
+  end
+end
 if idemHash ~= '' then
   redis.call('SET', KEYS[5], cjson.encode({h = idemHash, j = jobId, k = KEYS[2]}), 'EX', idemTtl)
 end
@@ -102,17 +148,18 @@ return result
 
 /**
  * Starts several computations in one round trip (a worker coalesces the jobs it took in the
- * same tick). KEYS: webhook outbox, then per computation: waiters, computation.
+ * same tick). KEYS: webhook outbox, then per computation: waiters, computation, removing marker.
  * ARGV: now, channel, then per computation: jobPrefix, computationId, tenant.
- * Returns, per computation, the job ids still waiting for it.
+ * Returns, per computation, '1' when the adapter's old files are still being removed (the
+ * worker waits before writing) else '0', followed by the job ids still waiting for it.
  */
 export const START_COMPUTATIONS = `${PUBLISH}
 local now, channel = ARGV[1], ARGV[2]
 local out = {}
-for c = 0, (#KEYS - 1) / 2 - 1 do
-  local waiters, compKey = KEYS[2 + 2 * c], KEYS[3 + 2 * c]
+for c = 0, (#KEYS - 1) / 3 - 1 do
+  local waiters, compKey, marker = KEYS[2 + 3 * c], KEYS[3 + 3 * c], KEYS[4 + 3 * c]
   local prefix, comp, tenant = ARGV[3 + 3 * c], ARGV[4 + 3 * c], ARGV[5 + 3 * c]
-  local live = {}
+  local live = {redis.call('EXISTS', marker) == 1 and '1' or '0'}
   for _, id in ipairs(redis.call('SMEMBERS', waiters)) do
     local k = prefix .. id
     local st = redis.call('HGET', k, 'status')
@@ -126,7 +173,7 @@ for c = 0, (#KEYS - 1) / 2 - 1 do
       redis.call('SREM', waiters, id)
     end
   end
-  if #live == 0 then
+  if #live == 1 then
     if redis.call('GET', compKey) == comp then redis.call('DEL', compKey) end
     redis.call('DEL', waiters)
   end
@@ -137,21 +184,39 @@ return out
 
 /**
  * Ends several computations in one round trip — a whole batch once its files are durable.
+ * Storing an adapter is where the quota is kept: the tenant's least recently used unpinned,
+ * unleased adapters are evicted (index entries removed, markers set: their files are the
+ * caller's to delete) until the new one fits; when even that cannot make room, the computation
+ * fails with insufficient_storage and its own files are marked for removal.
  * KEYS: webhook outbox, then per computation: adapter, adapters, waiters, computation.
- * ARGV: now, nowMs, channel, then per computation: jobPrefix, computationId, tenant, outcome
- * ('succeeded'|'failed'), adapterId, adapterRecordJson, errorJson.
- * Returns, per computation, the job ids it ended.
+ * ARGV: now, nowMs, channel, tenantsKey, goneTtl, markerMs, then per computation: jobPrefix,
+ * computationId, tenant, outcome ('succeeded'|'failed'), adapterId, adapterRecordJson, errorJson,
+ * tenantPrefix, bytes, model, quota.
+ * Returns, per computation, {ended job ids, evicted ids, '1' when refused for lack of storage}.
  */
-export const FINISH_COMPUTATIONS = `${PUBLISH}
-local now, nowMs, channel = ARGV[1], ARGV[2], ARGV[3]
+export const FINISH_COMPUTATIONS = `${PUBLISH}${ADAPTER_LUA}
+local now, nowMs, channel, tenantsKey, goneTtl, markerMs = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local out = {}
 for c = 0, (#KEYS - 1) / 4 - 1 do
   local adapterKey, adaptersKey, waiters, compKey = KEYS[2 + 4 * c], KEYS[3 + 4 * c], KEYS[4 + 4 * c], KEYS[5 + 4 * c]
-  local a = 4 + 7 * c
+  local a = 7 + 11 * c
   local prefix, comp, tenant, outcome, adapterId, record, err = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local tp, bytes, model, quota = ARGV[a + 7], tonumber(ARGV[a + 8]), ARGV[a + 9], tonumber(ARGV[a + 10])
+  local evicted, refused = {}, '0'
   if outcome == 'succeeded' and redis.call('EXISTS', adapterKey) == 0 then
-    redis.call('HSET', adapterKey, 'record', record, 'created_ms', nowMs)
-    redis.call('ZADD', adaptersKey, nowMs, adapterId)
+    local plan = {}
+    if quota > 0 then plan = plan_eviction(tp, bytes, quota, nowMs) end
+    if plan then
+      for _, id in ipairs(plan) do
+        if drop_adapter(tp, id, 'evicted', nowMs, goneTtl, markerMs) then evicted[#evicted + 1] = id end
+      end
+      add_adapter(tp, adapterId, record, model, bytes, nowMs, tenantsKey, tenant)
+    else
+      outcome = 'failed'
+      err = cjson.encode({code = 'insufficient_storage', message = storage_message(tp, tenant, bytes, quota)})
+      redis.call('SET', tp .. 'removing:' .. adapterId, '1', 'PX', markerMs)
+      refused = '1'
+    end
   end
   local done = {}
   for _, id in ipairs(redis.call('SMEMBERS', waiters)) do
@@ -170,7 +235,7 @@ for c = 0, (#KEYS - 1) / 4 - 1 do
   end
   redis.call('DEL', waiters)
   if redis.call('GET', compKey) == comp then redis.call('DEL', compKey) end
-  out[c + 1] = done
+  out[c + 1] = {done, evicted, refused}
 end
 return out
 `;
@@ -187,11 +252,3 @@ announce(ARGV[3], KEYS[2], ARGV[4], ARGV[5], KEYS[1], 'job.canceled')
 return {'canceled'}
 `;
 
-/** KEYS: adapter, adapters. ARGV: adapterId. Returns the record JSON it removed, or false. */
-export const DELETE_ADAPTER = `
-local rec = redis.call('HGET', KEYS[1], 'record')
-if not rec then return false end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return rec
-`;

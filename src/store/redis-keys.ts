@@ -9,6 +9,11 @@ export class RedisKeys {
     return `${this.prefix}:t:${tenant}`;
   }
 
+  /** Prefix of every key of one tenant (Lua scripts build per-adapter keys from it). */
+  tenantPrefix(tenant: string): string {
+    return `${this.t(tenant)}:`;
+  }
+
   /** Prefix to which a job id is appended (Lua scripts build job keys from it). */
   jobPrefix(tenant: string): string {
     return `${this.t(tenant)}:job:`;
@@ -16,14 +21,56 @@ export class RedisKeys {
   job(tenant: string, jobId: string): string {
     return this.jobPrefix(tenant) + jobId;
   }
+  /** The tenant's job ids by creation time (ms). */
   jobs(tenant: string): string {
     return `${this.t(tenant)}:jobs`;
   }
+  /** The tenant's job ids in one status, by creation time: the index behind `?status=`. */
+  jobsByStatus(tenant: string, status: string): string {
+    return `${this.t(tenant)}:jobs:s:${status}`;
+  }
+  /**
+   * One adapter's index entry (hash): `record` (the JSON served), `created_ms`, `used_ms`,
+   * `model`, `bytes`, `pinned`, and the download lease `lease_n`/`lease_until`.
+   */
   adapter(tenant: string, adapterId: string): string {
     return `${this.t(tenant)}:adapter:${adapterId}`;
   }
+  /** The tenant's adapter ids by creation time (ms). */
   adapters(tenant: string): string {
     return `${this.t(tenant)}:adapters`;
+  }
+  /** The tenant's adapter ids of one model, by creation time: the index behind `?model=`. */
+  adaptersByModel(tenant: string, model: string): string {
+    return `${this.t(tenant)}:adapters:m:${model}`;
+  }
+  /** Unpinned adapters by last use (ms): eviction order and expiry. */
+  lru(tenant: string): string {
+    return `${this.t(tenant)}:lru`;
+  }
+  /** The tenant's stored bytes, pinned bytes and adapter count (hash), kept by the scripts. */
+  usage(tenant: string): string {
+    return `${this.t(tenant)}:usage`;
+  }
+  /** Why a removed adapter is gone ("expired <ms>", "evicted <ms>", …), kept for a while. */
+  gone(tenant: string, adapterId: string): string {
+    return `${this.t(tenant)}:gone:${adapterId}`;
+  }
+  /** Set while an adapter's files are being removed: a regeneration waits for it to clear. */
+  removing(tenant: string, adapterId: string): string {
+    return `${this.t(tenant)}:removing:${adapterId}`;
+  }
+  /** Tenants that have stored adapters (the sweeper's work list). */
+  tenants(): string {
+    return `${this.prefix}:tenants`;
+  }
+  /** The sweeper's lock (one sweep at a time across every worker). */
+  gcLock(): string {
+    return `${this.prefix}:gc:lock`;
+  }
+  /** Where the sweeper's bounded directory and index walks resume (hash). */
+  gcCursor(): string {
+    return `${this.prefix}:gc:cursor`;
   }
   /** The computation currently producing an adapter (string: computation id). */
   computation(tenant: string, adapterId: string): string {

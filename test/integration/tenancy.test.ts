@@ -157,7 +157,9 @@ describe('integrity', () => {
     const r = await call(svc.url, 'GET', `/v1/adapters/${ad}/files/adapter_model.safetensors`, undefined, A);
     expect(r.status).toBe(503);
     expect(r.body.error.message).toMatch(/integrity check/);
-    expect((await call(svc.url, 'GET', `/v1/adapters/${ad}`, undefined, A)).status).toBe(404);
+    const gone = await call(svc.url, 'GET', `/v1/adapters/${ad}`, undefined, A);
+    expect(gone.status).toBe(410);
+    expect(gone.body.error).toMatchObject({ code: 'gone', message: expect.stringMatching(/integrity check.*same request regenerates it/) });
     const again = await call(svc.url, 'POST', '/v1/adapters', body, { ...A, prefer: 'wait=10' });
     expect(again.body).toMatchObject({ status: 'succeeded', cached: false, adapter_id: ad });
     expect((await fetch(`${svc.url}/v1/adapters/${ad}/files/adapter_model.safetensors`, { headers: A })).status).toBe(200);

@@ -20,6 +20,9 @@ import { DTYPE_BYTES, type Dtype } from '../../src/adapters/dtype.js';
 import { ByteBudget } from '../../src/inference/byte-budget.js';
 import type { Manifest } from '../../src/models/manifest-schema.js';
 import { AdapterStore, type AdapterRecord } from '../../src/store/adapter-store.js';
+import { adapterStoreOptions, jobStoreOptions } from '../../src/main/store-options.js';
+import { TenantSettings } from '../../src/tenants/tenant-settings.js';
+import { Sweeper } from '../../src/lifecycle/sweeper.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { RedisKeys } from '../../src/store/redis-keys.js';
 import { createWorkerRedis } from '../../src/main/redis-client.js';
@@ -30,6 +33,8 @@ export interface GenerateWorker {
   pool: InferencePool;
   /** Adapter bytes in flight (its `peak` is what backpressure is measured by). */
   budget: ByteBudget;
+  /** The store's sweeper (started when GC_INTERVAL_SECONDS > 0; `runOnce` sweeps now). */
+  sweeper: Sweeper;
   close(): Promise<void>;
 }
 
@@ -80,12 +85,15 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
     throw new UnrecoverableError(message);
   }
   if (job.processedOn) deps.metrics.queueWait.observe({ model: data.model }, Math.max(0, job.processedOn - job.timestamp) / 1000);
-  const live = await deps.jobs.startComputation(data.tenant, data.adapter_id, data.computation);
+  const { live, removing } = await deps.jobs.startComputation(data.tenant, data.adapter_id, data.computation);
   if (live.length === 0) {
     log.info('every job waiting for this computation was canceled; skipping it');
     return { adapter_id: data.adapter_id, skipped: true };
   }
   log.debug({ jobs: live }, 'generating adapter');
+  // The same id's old files (evicted, expired) are still being removed: writing now could lose
+  // the new ones to that removal.
+  if (removing) await deps.jobs.removalDone(data.tenant, data.adapter_id);
   try {
     // Past the budget, the job waits here before any of its tensors exist.
     const release = await deps.budget.acquire(jobBytes(model.manifest, data.options.dtype));
@@ -127,9 +135,13 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
       created_at: new Date().toISOString(),
       ...(warnings.length ? { warnings } : {}),
     };
-    const done = await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'succeeded', adapterRecord: record });
-    deps.metrics.jobsFinished.inc({ model: data.model, status: 'succeeded' });
-    log.info({ jobs: done, batchSize, ...timings }, 'adapter written');
+    const finished = await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'succeeded', adapterRecord: record });
+    // Evicted adapters' files, and this one's when the quota refused it (markers hold off a
+    // regeneration of those ids until their files are gone).
+    await deps.adapters.removeFiles(data.tenant, finished.refused ? [...finished.evicted, data.adapter_id] : finished.evicted);
+    deps.metrics.adaptersEvicted.inc(finished.evicted.length);
+    deps.metrics.jobsFinished.inc({ model: data.model, status: finished.refused ? 'failed' : 'succeeded' });
+    log.info({ jobs: finished.done, evicted: finished.evicted.length, refused: finished.refused, batchSize, ...timings }, 'adapter written');
     return { adapter_id: data.adapter_id, batch_size: batchSize };
   } catch (err) {
     if (err instanceof UnrecoverableError) throw err;
@@ -178,11 +190,12 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
   log.info({ providers: pool.providers, threads: config.inferenceThreads }, 'inference pool ready');
   const redis = createWorkerRedis(config.redisUrl);
   const keys = new RedisKeys(config.queuePrefix);
+  const adapters = new AdapterStore(adapterStoreOptions(config, redis, keys));
   const deps: Deps = {
     config,
     registry,
-    jobs: new JobStore({ redis, keys, retentionSeconds: config.jobRetentionSeconds, idempotencyTtlSeconds: config.idempotencyTtlSeconds }),
-    adapters: new AdapterStore({ redis, keys, dataDir: config.dataDir }),
+    jobs: new JobStore(jobStoreOptions(config, redis, keys, TenantSettings.fromConfig(config))),
+    adapters,
     pool,
     batcher: new Batcher({
       runner: pool,
@@ -209,11 +222,15 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     maxStalledCount: 2,
   });
   worker.on('error', (err) => log.warn({ err }, 'worker error'));
+  const sweeper = new Sweeper({ redis, keys, store: adapters, graceMs: config.gcGraceSeconds * 1000, batch: config.gcBatch, jobRetentionSeconds: config.jobRetentionSeconds, log: log.child({ component: 'sweeper' }), metrics });
+  if (config.gcIntervalSeconds > 0) sweeper.start(config.gcIntervalSeconds * 1000);
   return {
     worker,
     pool,
     budget: deps.budget,
+    sweeper,
     close: closeOnce(log, () => [
+    ['sweeper', () => sweeper.close()],
     // Waits for running jobs; main() bounds the whole shutdown with a timer.
     ['worker', () => worker.close()],
     ['batcher', async () => deps.batcher.close()],

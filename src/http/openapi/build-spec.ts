@@ -6,22 +6,24 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from '../../validation/zod.js';
 import { createAdapterRequestSchema } from '../../jobs/payloads.js';
-import { adaptersListQuery, archiveQuery } from '../routes/adapters-routes.js';
+import { adaptersListQuery, archiveQuery, updateAdapterSchema } from '../routes/adapters-routes.js';
 import { jobsListQuery } from '../routes/jobs-routes.js';
 import { createPersonalizationJsonSchema, personalizationFieldsSchema } from '../../usecases/create-personalization-job/create-personalization-job.js';
-import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
+import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, usageSchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
 
-type Status = 400 | 401 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
+type Status = 400 | 401 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 503 | 507;
 const ERROR_TEXT: Record<Status, string> = {
   400: 'invalid_request: malformed JSON or a schema violation (details carry zod issue paths)',
   401: 'unauthorized: missing or unknown API key',
   404: 'not_found: unknown (or another tenant\'s) id, model or file',
   409: 'conflict',
+  410: 'gone: the adapter expired, was evicted under the storage quota, or its files were lost; posting the same request regenerates it under the same id',
   413: 'payload_too_large: the limit is in the message',
   415: 'unsupported_media_type',
   422: 'unprocessable_input: well-formed but unusable',
   429: 'rate_limited (with Retry-After)',
   503: 'unavailable: the queue store is unreachable (with Retry-After)',
+  507: "insufficient_storage: the tenant's pinned adapters fill its storage quota; the message says how much is stored and pinned",
 };
 
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' as const } } };
@@ -80,7 +82,7 @@ export function buildSpec(): object {
     responses: {
       200: json(Job, 'The job has ended: a cache hit (cached: true), or it finished within Prefer: wait.', { ...location, 'Preference-Applied': { description: 'wait=N when Prefer: wait was honoured', schema: { type: 'string' } } }),
       202: json(Job, 'Accepted; poll the job or follow its events.', { ...location, 'Preference-Applied': { description: 'wait=N when Prefer: wait was honoured', schema: { type: 'string' } } }),
-      ...errors(400, 404, 409, 413, 415, 422, 429),
+      ...errors(400, 404, 409, 413, 415, 422, 429, 507),
     },
   });
   r.registerPath({
@@ -99,15 +101,22 @@ export function buildSpec(): object {
     responses: {
       200: json(Job, 'The job has ended (cache hit, or finished within Prefer: wait).', location),
       202: json(Job, 'Accepted.', location),
-      ...errors(400, 404, 409, 413, 415, 422, 429),
+      ...errors(400, 404, 409, 413, 415, 422, 429, 507),
     },
   });
   r.registerPath({ method: 'get', path: '/v1/jobs', summary: 'List jobs, newest first', security, request: { query: jobsListQuery }, responses: { 200: json(listOf(Job), 'A page of jobs.'), ...errors(400) } });
   r.registerPath({ method: 'get', path: '/v1/jobs/{id}', summary: 'One job', security, request: { params: jobId }, responses: { 200: json(Job, 'The job.'), ...errors(404) } });
   r.registerPath({ method: 'post', path: '/v1/jobs/{id}/cancel', summary: 'Cancel a job that has not ended', security, request: { params: jobId }, responses: { 200: json(Job, 'The canceled job.'), ...errors(404, 409) } });
-  r.registerPath({ method: 'get', path: '/v1/adapters', summary: 'List adapters, newest first', security, request: { query: adaptersListQuery }, responses: { 200: json(listOf(Adapter), 'A page of adapters.'), ...errors(400) } });
-  r.registerPath({ method: 'get', path: '/v1/adapters/{id}', summary: 'One adapter', security, request: { params: adapterId }, responses: { 200: json(Adapter, 'The adapter.'), ...errors(404) } });
-  r.registerPath({ method: 'delete', path: '/v1/adapters/{id}', summary: 'Delete an adapter and its files', security, request: { params: adapterId }, responses: { 204: { description: 'Deleted.' }, ...errors(404) } });
+  r.registerPath({ method: 'get', path: '/v1/adapters', summary: 'List adapters, newest first (expired ones are not listed)', security, request: { query: adaptersListQuery }, responses: { 200: json(listOf(Adapter), 'A page of adapters.'), ...errors(400) } });
+  r.registerPath({ method: 'get', path: '/v1/adapters/{id}', summary: 'One adapter (reading it is not a use: expires_at does not move)', security, request: { params: adapterId }, responses: { 200: json(Adapter, 'The adapter.'), ...errors(404, 410) } });
+  r.registerPath({
+    method: 'patch', path: '/v1/adapters/{id}', summary: 'Pin or unpin an adapter', security,
+    description: 'A pinned adapter never expires and is never evicted (expires_at: null); it still counts against the storage quota. Unpinning counts as a use. The id does not change.',
+    request: { params: adapterId, body: { required: true, content: { 'application/json': { schema: updateAdapterSchema } } } },
+    responses: { 200: json(Adapter, 'The adapter.'), ...errors(400, 404, 410, 415) },
+  });
+  r.registerPath({ method: 'delete', path: '/v1/adapters/{id}', summary: 'Delete an adapter and its files', security, request: { params: adapterId }, responses: { 204: { description: 'Deleted.' }, ...errors(404, 410) } });
+  r.registerPath({ method: 'get', path: '/v1/usage', summary: "The tenant's adapter storage: stored and pinned bytes, count, quota", security, responses: { 200: json(usageSchema, 'The usage.'), ...errors() } });
   const fileHeaders = {
     ...requestId,
     ETag: { description: 'The file\'s sha256, quoted.', schema: { type: 'string' as const } },
@@ -122,7 +131,7 @@ export function buildSpec(): object {
       206: { description: 'The requested byte range.', headers: { ...fileHeaders, 'Content-Range': { schema: { type: 'string' } } }, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
       304: { description: 'Not modified (If-None-Match matched the ETag).', headers: fileHeaders },
       416: { description: 'Range not satisfiable.', content: { 'application/json': { schema: errorBodySchema } } },
-      ...errors(404),
+      ...errors(404, 410),
     },
   });
   r.registerPath({
@@ -132,7 +141,7 @@ export function buildSpec(): object {
         description: 'A tar of <id>/… (`compression=none`, the default: application/x-tar) or a tar.gz (`compression=gzip`: application/gzip)',
         content: { 'application/x-tar': { schema: { type: 'string', format: 'binary' } }, 'application/gzip': { schema: { type: 'string', format: 'binary' } } },
       },
-      ...errors(400, 404),
+      ...errors(400, 404, 410),
     },
   });
   r.registerPath({

@@ -10,7 +10,7 @@ const iso = z.string().describe('ISO 8601 UTC time');
 
 export const errorBodySchema = z.object({
   error: z.object({
-    code: z.enum(['invalid_request', 'unauthorized', 'not_found', 'conflict', 'payload_too_large', 'unsupported_media_type', 'unprocessable_input', 'rate_limited', 'internal_error', 'unavailable']),
+    code: z.enum(['invalid_request', 'unauthorized', 'not_found', 'conflict', 'gone', 'payload_too_large', 'unsupported_media_type', 'unprocessable_input', 'rate_limited', 'internal_error', 'unavailable', 'insufficient_storage']),
     message: z.string().describe('A human sentence; for 500s it quotes the error id.'),
     details: z.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string(), code: z.string().optional() })).optional(),
     error_id: z.string().optional().describe('Only on 500: the id under which the server logged the error.'),
@@ -51,8 +51,23 @@ export const adapterSchema = z.object({
   files: z.array(adapterFileSchema),
   created_at: iso,
   warnings: z.array(z.string()).optional().describe('e.g. a rank vLLM does not accept'),
+  bytes: z.number().int().describe("Bytes of all its files: what it counts against the tenant's storage quota"),
+  pinned: z.boolean().describe('Pinned adapters never expire and are never evicted (PATCH to change)'),
+  last_used_at: iso.describe('Creation or last use: a cache hit, a download'),
+  expires_at: iso.nullable().describe('last_used_at + ADAPTER_TTL_SECONDS; null when pinned. After it the id answers 410 and the same request regenerates it'),
   urls: z.object({ self: z.string(), archive: z.string(), files: z.record(z.string(), z.string()) }),
 });
+
+export const usageSchema = z.object({
+  object: z.literal('usage'),
+  tenant: z.string(),
+  adapters: z.number().int().describe('Stored adapters'),
+  stored_bytes: z.number().int(),
+  pinned_bytes: z.number().int().describe('Bytes of pinned adapters: never evicted, so new work is refused (507) when they fill the quota'),
+  quota_bytes: z.number().int().nullable().describe('null: unlimited'),
+  available_bytes: z.number().int().nullable().describe('quota_bytes - stored_bytes (eviction makes room beyond it); null: unlimited'),
+  adapter_ttl_seconds: z.number().describe('An unpinned adapter expires this long after its last use'),
+}).openapi('Usage');
 
 export const modelSchema = z.object({
   id: z.string(),

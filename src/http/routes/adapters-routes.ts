@@ -1,12 +1,13 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { sendImmutableFile } from '../file-response.js';
 import { jsonBody } from '../json-body.js';
 import { z } from '../../validation/zod.js';
 import { AppError } from '../../errors/app-error.js';
 import { writeTar } from '../../adapters/archive.js';
 import { createAdapterJob, type CreateAdapterDeps } from '../../usecases/create-adapter-job/create-adapter-job.js';
-import { adapterView, type AdapterRecord, type AdapterStore } from '../../store/adapter-store.js';
-import { limitParam, parseQuery } from '../query.js';
+import { adapterView, type AdapterEntry, type AdapterRecord, type AdapterStore } from '../../store/adapter-store.js';
+import { adapterUnavailable, type Lookup } from '../../store/adapter-index.js';
+import { limitParam, parseBody, parseQuery } from '../query.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { requireJson } from '../request-context.js';
 import { jobRequestOptions, sendJob } from '../job-response.js';
@@ -27,14 +28,23 @@ export const archiveQuery = z.strictObject({
   compression: z.enum(['none', 'gzip']).default('none').describe('`none` (default): a plain tar at file speed; `gzip`: a .tar.gz (LoRA weights shrink ~8%)'),
 });
 
+export const updateAdapterSchema = z
+  .strictObject({
+    pinned: z.boolean().describe('true: the adapter never expires and is never evicted (expires_at: null); false: it expires ADAPTER_TTL_SECONDS after its last use, from now'),
+  })
+  .openapi('UpdateAdapterRequest');
+
 export interface AdaptersRoutesDeps extends CreateAdapterDeps {
   adapters: AdapterStore;
   metrics: Metrics;
   maxBodyBytes: number;
+  /** How long a download holds its adapter against eviction and expiry (renewed while it runs). */
+  downloadLeaseMs: number;
 }
 
-function notFound(id: string): AppError {
-  return new AppError('not_found', `No adapter with id ${id.slice(0, 64)}.`);
+function found(id: string, lookup: Lookup): AdapterEntry {
+  if (lookup.state !== 'ok') throw adapterUnavailable(id, lookup);
+  return lookup.entry;
 }
 
 export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
@@ -47,39 +57,60 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
     sendJob(res, result, opts, deps.metrics);
   });
 
+  const index = deps.adapters.index;
+  const view = (entry: AdapterEntry) => adapterView(entry, index.ttlMs);
+
   r.get('/v1/adapters', async (req, res) => {
     const q = parseQuery(req, adaptersListQuery);
-    const page = await deps.adapters.list(req.tenant, { limit: q.limit, cursor: q.cursor, model: q.model });
-    res.json({ object: 'list', data: page.data.map(adapterView), has_more: page.nextCursor !== null, next_cursor: page.nextCursor });
+    const page = await index.list(req.tenant, { limit: q.limit, cursor: q.cursor, model: q.model });
+    res.json({ object: 'list', data: page.data.map(view), has_more: page.nextCursor !== null, next_cursor: page.nextCursor });
   });
 
-  const load = async (tenant: string, id: string): Promise<AdapterRecord> => {
-    const rec = await deps.adapters.get(tenant, id);
-    if (!rec) throw notFound(id);
-    return rec;
-  };
-
   r.get('/v1/adapters/:id', async (req, res) => {
-    res.json(adapterView(await load(req.tenant, req.params.id)));
+    res.json(view(found(req.params.id, await index.lookup(req.tenant, req.params.id))));
+  });
+
+  r.patch('/v1/adapters/:id', requireJson(), ...body, async (req, res) => {
+    const update = parseBody(updateAdapterSchema, req.body);
+    const id = String(req.params.id);
+    res.json(view(found(id, await index.pin(req.tenant, id, update.pinned))));
   });
 
   r.delete('/v1/adapters/:id', async (req, res) => {
-    if (!(await deps.adapters.delete(req.tenant, req.params.id))) throw notFound(req.params.id);
+    const removed = await deps.adapters.remove(req.tenant, [req.params.id], 'force', 'deleted');
+    if (removed.length === 0) throw adapterUnavailable(req.params.id, await index.lookup(req.tenant, req.params.id) as Exclude<Lookup, { state: 'ok' }>);
     res.status(204).end();
   });
+
+  /**
+   * A download is a use, and holds the adapter under a lease (renewed while the response runs,
+   * released when it ends) so that eviction and expiry pass it by: it completes whole.
+   */
+  const leased = async (req: Request, res: Response): Promise<AdapterRecord> => {
+    const id = String(req.params.id);
+    const entry = found(id, await index.lookup(req.tenant, id, { touch: true, leaseMs: deps.downloadLeaseMs }));
+    const { tenant } = req;
+    const renew = setInterval(() => void index.lease(tenant, entry.record.id, deps.downloadLeaseMs).catch(() => undefined), Math.max(1000, deps.downloadLeaseMs / 3));
+    renew.unref();
+    res.once('close', () => {
+      clearInterval(renew);
+      void index.lease(tenant, entry.record.id, 0).catch(() => undefined);
+    });
+    return entry.record;
+  };
 
   /** Never serves bytes that differ from the record: a damaged adapter is removed instead. */
   const verified = async (tenant: string, rec: AdapterRecord, files: AdapterRecord['files']) => {
     for (const f of files) {
       if (!(await deps.adapters.verifyFile(tenant, rec.id, f))) {
-        await deps.adapters.delete(tenant, rec.id);
+        await deps.adapters.remove(tenant, [rec.id], 'force', 'damaged');
         throw new AppError('unavailable', `Adapter ${rec.id} failed its integrity check and was removed; send the request again to regenerate it.`, { retryAfter: 1 });
       }
     }
   };
 
   r.get('/v1/adapters/:id/files/:name', async (req, res) => {
-    const rec = await load(req.tenant, req.params.id);
+    const rec = await leased(req, res);
     const file = rec.files.find((f) => f.name === req.params.name);
     if (!file) throw new AppError('not_found', `Adapter ${rec.id} has no file named "${req.params.name.slice(0, 128)}".`);
     await verified(req.tenant, rec, [file]);
@@ -99,7 +130,7 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
 
   r.get('/v1/adapters/:id/archive', async (req, res) => {
     const q = parseQuery(req, archiveQuery);
-    const rec = await load(req.tenant, req.params.id);
+    const rec = await leased(req, res);
     await verified(req.tenant, rec, rec.files);
     const entries = rec.files.map((f) => ({ name: f.name, bytes: f.bytes, path: deps.adapters.filePath(req.tenant, rec.id, f.name) }));
     const gzip = q.compression === 'gzip';

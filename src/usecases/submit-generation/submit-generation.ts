@@ -6,7 +6,8 @@
 import { AppError } from '../../errors/app-error.js';
 import type { GenerateJob, ResolvedOptions } from '../../jobs/payloads.js';
 import type { AdapterFormat, Manifest } from '../../models/manifest-schema.js';
-import type { Dtype } from '../../adapters/dtype.js';
+import { DTYPE_BYTES, type Dtype } from '../../adapters/dtype.js';
+import { rowFloat32Bytes } from '../../adapters/assemble.js';
 import type { GenerateQueue } from '../../jobs/generate-queue.js';
 import type { JobEvents } from '../../jobs/job-events.js';
 import { adapterKey, canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
@@ -108,6 +109,7 @@ export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Pr
     metadata: cmd.metadata,
     webhook,
     idempotency: cmd.idempotency ? { keyHash: sha256Hex(cmd.idempotency.key), bodyHash: sha256Hex(canonicalJson(cmd.idempotency.body)) } : undefined,
+    estimatedBytes: (rowFloat32Bytes(manifest) / 4) * DTYPE_BYTES[options.dtype],
   });
   if (created.outcome === 'queued') {
     // Every joiner re-adds the same BullMQ id (a no-op when it exists), so a producer that died
