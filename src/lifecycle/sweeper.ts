@@ -156,14 +156,14 @@ export class Sweeper {
     for (let i = 0; i < dirs.length; i++) {
       const { tenant, id } = dirs[i]!;
       const dir = this.o.store.adapterDir(tenant, id);
+      // Before the temp files go (removing one makes the directory look young).
+      const st = indexed[i] ? undefined : await fs.stat(dir).catch(() => undefined);
       // Temp files of an interrupted write, in indexed and unindexed directories alike.
       for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
         if (!TEMP_FILE.test(name)) continue;
         const st = await fs.stat(path.join(dir, name)).catch(() => undefined);
         if (st && st.mtimeMs < old && (await fs.rm(path.join(dir, name), { force: true }).then(() => true, () => false))) report.tempFiles++;
       }
-      if (indexed[i]) continue;
-      const st = await fs.stat(dir).catch(() => undefined);
       if (st && st.mtimeMs < old) orphans.set(tenant, [...(orphans.get(tenant) ?? []), id]);
     }
     for (const [tenant, ids] of orphans) {
