@@ -1,7 +1,8 @@
 /**
  * The fault suite: Redis stopped and restarted under load, a worker SIGKILLed mid-batch (and in
  * the middle of writing 7B-sized files: group commit must never index a partial adapter), an
- * unwritable data dir. Each ends with a count: jobs accepted must equal jobs completed.
+ * unwritable data dir. Each ends with a count: jobs accepted must equal jobs completed. And
+ * what a killed write leaves behind is collected by the sweeper, after its grace period only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort, sleep, until } from '../helpers/net.js';
@@ -10,6 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { call, REPO_ROOT, startTestService, testEnv, waitForJob, type TestService } from '../helpers/test-service.js';
+import { Sweeper } from '../../src/lifecycle/sweeper.js';
+import { AdapterStore } from '../../src/store/adapter-store.js';
+import { RedisKeys } from '../../src/store/redis-keys.js';
+import { createLogger } from '../../src/logging/logger.js';
 import { cleanScaleEnv, indexedAdaptersAreWhole, indexRecords, postScale, spawnWorker } from '../helpers/scale-service.js';
 
 const MODEL = 'fixture-text-tiny';
@@ -166,6 +171,44 @@ describe('a worker SIGKILLed while writing 7B-sized adapters', () => {
       expect(after).toHaveLength(6);
       indexedAdaptersAreWhole(svc, after);
       for (const rec of after) expect((await fetch(`${svc.url}/v1/adapters/${rec.id}/files/adapter_config.json`)).status).toBe(200);
+    } finally {
+      for (const w of workers) w.kill('SIGKILL');
+      await svc.close();
+    }
+  }, 180000);
+});
+
+describe('leftovers of a worker SIGKILLed mid-write', () => {
+  it('are collected by the sweeper after the grace period and never before; indexed adapters stay whole', async () => {
+    const clean = cleanScaleEnv({ WORKER_LOCK_MS: '1500', STALLED_INTERVAL_MS: '500', JOB_BACKOFF_MS: '50', GC_INTERVAL_SECONDS: '0' });
+    const svc = await startTestService({ env: clean, worker: false });
+    const workers = [spawnWorker(svc, clean)];
+    try {
+      const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => postScale(svc, `orphan document ${i}`, 'float16', 'wait=1')));
+      const adaptersDir = path.join(svc.config.dataDir, 'tenants', 'local', 'adapters');
+      const temps = () => (existsSync(adaptersDir) ? readdirSync(adaptersDir).flatMap((d) => readdirSync(path.join(adaptersDir, d)).filter((f) => f.endsWith('.tmp'))) : []);
+      await until(async () => temps().length > 0, 60000, 'a write in progress');
+      workers[0]!.kill('SIGKILL');
+      // Nobody wants these adapters any more: their computations end without writing.
+      for (const r of replies) await call(svc.url, 'POST', `/v1/jobs/${r.body.id}/cancel`);
+      workers.push(spawnWorker(svc, clean));
+      await until(async () => (await svc.redis.keys(`${svc.config.queuePrefix}:t:local:comp:*`)).length === 0, 60000, 'the stalled computations to end');
+      const indexed = (await indexRecords(svc)).map((r) => r.id);
+      const orphans = readdirSync(adaptersDir).filter((d) => !indexed.includes(d));
+      expect(orphans.length).toBeGreaterThanOrEqual(1);
+      expect(temps().length).toBeGreaterThanOrEqual(1);
+
+      const keys = new RedisKeys(svc.config.queuePrefix);
+      const store = new AdapterStore({ redis: svc.redis, keys, dataDir: svc.config.dataDir });
+      const sweeper = (graceMs: number) => new Sweeper({ redis: svc.redis, keys, store, graceMs, batch: 100, jobRetentionSeconds: 3600, log: createLogger('silent') });
+      expect(await sweeper(3_600_000).runOnce()).toMatchObject({ orphanDirs: 0, tempFiles: 0 });
+      for (const d of orphans) expect(existsSync(path.join(adaptersDir, d))).toBe(true);
+      await sleep(50);
+      const swept = await sweeper(10).runOnce();
+      expect(swept?.orphanDirs).toBe(orphans.length);
+      expect(readdirSync(adaptersDir).sort()).toEqual([...indexed].sort());
+      expect(temps()).toEqual([]);
+      indexedAdaptersAreWhole(svc, await indexRecords(svc));
     } finally {
       for (const w of workers) w.kill('SIGKILL');
       await svc.close();
