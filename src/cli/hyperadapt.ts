@@ -6,6 +6,8 @@
  *   hyperadapt generate --model M --context-file F [--field context] [--dtype float16] --out DIR
  *   hyperadapt personalize --model M --images a.png b.jpg --out DIR
  *   hyperadapt jobs get ID
+ *   hyperadapt adapters get|pin|unpin|delete ID
+ *   hyperadapt usage
  *
  * Server: --url or HYPERADAPT_URL (default http://127.0.0.1:8080); key: --api-key or
  * HYPERADAPT_API_KEY. Exits non-zero with the server's error message when anything fails.
@@ -22,6 +24,8 @@ const USAGE = `usage:
   hyperadapt generate --model M --context-file F [--field context] [--dtype float32|float16|bfloat16] --out DIR
   hyperadapt personalize --model M --images a.png [b.jpg ...] --out DIR
   hyperadapt jobs get ID
+  hyperadapt adapters get|pin|unpin|delete ID
+  hyperadapt usage
 options: --url URL  --api-key KEY`;
 
 const { values, positionals } = parseArgs({
@@ -99,6 +103,18 @@ async function main(): Promise<void> {
     await download(client, final, values.out);
   } else if (command === 'jobs' && sub === 'get' && arg) {
     process.stdout.write(`${JSON.stringify(await client.getJob(arg), null, 2)}\n`);
+  } else if (command === 'adapters' && arg && ['get', 'pin', 'unpin', 'delete'].includes(sub ?? '')) {
+    if (sub === 'delete') {
+      await client.deleteAdapter(arg);
+      process.stdout.write(`${arg} deleted\n`);
+    } else {
+      const adapter = sub === 'get' ? await client.getAdapter(arg) : await client.setPinned(arg, sub === 'pin');
+      process.stdout.write(`${JSON.stringify(adapter, null, 2)}\n`);
+    }
+  } else if (command === 'usage') {
+    const u = await client.usage();
+    const quota = u.quota_bytes === null ? 'unlimited' : `${u.quota_bytes} bytes`;
+    process.stdout.write(`tenant ${u.tenant}: ${u.adapters} adapters, ${u.stored_bytes} bytes stored (${u.pinned_bytes} pinned), quota ${quota}; unpinned adapters expire ${u.adapter_ttl_seconds} s after their last use\n`);
   } else {
     fail(`unknown command\n${USAGE}`, 2);
   }

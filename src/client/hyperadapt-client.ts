@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto';
 import type { JobView } from '../store/job-view.js';
 import type { AdapterView } from '../store/adapter-store.js';
 import type { ModelView } from '../models/model-view.js';
+import type { UsageView } from '../store/usage-view.js';
 
-export type { JobView, AdapterView, ModelView };
+export type { JobView, AdapterView, ModelView, UsageView };
 
 export class HyperadaptApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
@@ -122,6 +123,16 @@ export class HyperadaptClient {
 
   async deleteAdapter(id: string): Promise<void> {
     await this.request('DELETE', `/v1/adapters/${encodeURIComponent(id)}`);
+  }
+
+  /** Pins (never expires, never evicted) or unpins an adapter. */
+  async setPinned(id: string, pinned: boolean): Promise<AdapterView> {
+    return (await this.request<AdapterView>('PATCH', `/v1/adapters/${encodeURIComponent(id)}`, { pinned })).body;
+  }
+
+  /** The tenant's stored and pinned bytes, adapter count and quota. */
+  async usage(): Promise<UsageView> {
+    return (await this.request<UsageView>('GET', '/v1/usage')).body;
   }
 
   /** Downloads one file and checks it against the sha256 the adapter record lists. */

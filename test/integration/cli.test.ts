@@ -58,6 +58,24 @@ describe('hyperadapt CLI', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ id: job.id, status: 'succeeded' });
   });
 
+  it('pins and unpins an adapter, shows usage, deletes', async () => {
+    const job = await client.createAdapter({ model: MODEL, input: { context: 'pin me from the CLI' } }, { wait: 10 });
+    const id = job.adapter_id!;
+    const pinned = await cli(['adapters', 'pin', id]);
+    expect(pinned.code).toBe(0);
+    expect(JSON.parse(pinned.stdout)).toMatchObject({ id, pinned: true, expires_at: null });
+    expect((await client.getAdapter(id)).pinned).toBe(true);
+    const usage = await cli(['usage']);
+    expect(usage.stdout).toMatch(/^tenant local: \d+ adapters, \d+ bytes stored \(\d+ pinned\), quota unlimited/);
+    expect(Number(/\((\d+) pinned\)/.exec(usage.stdout)![1])).toBe((await client.getAdapter(id)).bytes);
+    const unpinned = await cli(['adapters', 'unpin', id]);
+    expect(JSON.parse(unpinned.stdout)).toMatchObject({ id, pinned: false });
+    expect((await cli(['adapters', 'delete', id])).stdout).toContain(`${id} deleted`);
+    const gone = await cli(['adapters', 'get', id]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/No adapter with id.*HTTP 404/);
+  });
+
   it('exits non-zero with the server\'s error message', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-'));
     writeFileSync(path.join(dir, 'doc.txt'), 'x');

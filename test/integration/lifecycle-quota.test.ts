@@ -58,6 +58,15 @@ describe('a storage quota', () => {
     const regenerated = await post(svc, 'quota document C');
     expect(regenerated.body).toMatchObject({ status: 'succeeded', cached: false, adapter_id: c });
     expect(await usage(svc)).toMatchObject({ adapters: 3, stored_bytes: 3 * S, pinned_bytes: S });
+
+    // Prometheus: evictions, stored bytes per tenant, sweeper runs.
+    await svc.worker!.sweeper.runOnce();
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(text).toContain('hyperadapt_adapters_evicted_total 4');
+    expect(text).toContain(`hyperadapt_tenant_stored_bytes{tenant="local",kind="all"} ${3 * S}`);
+    expect(text).toContain(`hyperadapt_tenant_stored_bytes{tenant="local",kind="pinned"} ${S}`);
+    expect(text).toContain('hyperadapt_gc_runs_total{outcome="ran"} 1');
+    expect(text).toMatch(/hyperadapt_adapters_expired_total 0/);
   });
 
   it('refuses new work with 507 when pinned adapters fill it, saying how much is stored and pinned', async () => {
