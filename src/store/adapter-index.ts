@@ -186,7 +186,7 @@ export class AdapterIndex {
     let offset = 0;
     let last: { score: number; id: string } | undefined;
     for (;;) {
-      const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, 100);
+      const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, opts.limit + 1);
       if (rows.length === 0) return { data, nextCursor: null };
       offset += rows.length / 2;
       const ids: { id: string; score: number }[] = [];

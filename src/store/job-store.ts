@@ -203,7 +203,9 @@ export class JobStore {
     }
     const data: JobView[] = [];
     let offset = 0;
-    const page = Math.max(opts.limit * 2, 50);
+    // The index holds what the filter asks for, so a page of limit + 1 (the +1 tells has_more) is
+    // usually all one round trip reads.
+    const page = opts.limit + 1;
     let last: { score: number; id: string } | undefined;
     // Walk the sorted set in pages until `limit` live, matching records are found.
     for (;;) {

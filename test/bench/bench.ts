@@ -16,10 +16,23 @@ import { buildTextFeeds } from '../../src/inference/text-feeds.js';
 import { call, FIXTURE_MODELS_DIR, REPO_ROOT, SHIPPED_MODELS_DIR, startTestService, testEnv, waitForJob, type TestService } from '../helpers/test-service.js';
 import { median, percentile, timed } from './stats.js';
 import { runScaleBench } from './scale.js';
+import { runListsBench } from './lists.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, quick: { type: 'boolean', default: false }, scale: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, quick: { type: 'boolean', default: false }, scale: { type: 'boolean', default: false }, lists: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' } } });
 const QUICK = values.quick!;
 
+if (values.lists) {
+  // `--lists`: filtered against unfiltered list pages over a large history (test/bench/lists.ts).
+  const rows: [string, string][] = [];
+  const lists = await runListsBench((name, value) => {
+    rows.push([name, value]);
+    console.log(`${name.padEnd(72)} ${value}`);
+  }, { quick: QUICK });
+  const out = values.out === 'bench-results.json' ? 'bench-lists-results.json' : values.out!;
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...lists, table: rows }, null, 2));
+  console.log(`\nwrote ${out}`);
+  process.exit(0);
+}
 if (values.scale) {
   // `--scale`: the 7B-shaped adapter path (test/bench/scale.ts) instead of the tiny-model figures.
   const rows: [string, string][] = [];
