@@ -8,7 +8,7 @@ import { AppError } from '../errors/app-error.js';
 import { LuaScript } from './lua-runner.js';
 import { BACKFILL_ADAPTERS, LEASE_ADAPTER, LOOKUP_ADAPTER, PIN_ADAPTER, REMOVAL_MARKER_MS, REMOVE_ADAPTERS } from './adapter-scripts.js';
 import { RedisKeys } from './redis-keys.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { pageNewestFirst } from './cursor.js';
 import { ADAPTER_ID_PATTERN } from './adapter-layout.js';
 
 const lookupAdapter = new LuaScript(LOOKUP_ADAPTER);
@@ -174,39 +174,18 @@ export class AdapterIndex {
   /** Newest first; expired entries are not listed. A model filter walks that model's index. */
   async list(tenant: string, opts: { limit: number; cursor?: string; model?: string }): Promise<{ data: AdapterEntry[]; nextCursor: string | null }> {
     const key = opts.model ? this.keys.adaptersByModel(tenant, opts.model) : this.keys.adapters(tenant);
-    let max = '+inf';
-    let after: string | undefined;
-    if (opts.cursor) {
-      const c = decodeCursor(opts.cursor);
-      max = String(c.score);
-      after = c.id;
-    }
     const now = Date.now();
-    const data: AdapterEntry[] = [];
-    let offset = 0;
-    let last: { score: number; id: string } | undefined;
-    for (;;) {
-      const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, opts.limit + 1);
-      if (rows.length === 0) return { data, nextCursor: null };
-      offset += rows.length / 2;
-      const ids: { id: string; score: number }[] = [];
-      for (let i = 0; i < rows.length; i += 2) ids.push({ id: rows[i]!, score: Number(rows[i + 1]) });
+    return pageNewestFirst(this.redis, key, opts, async (ids) => {
       const pipeline = this.redis.pipeline();
-      for (const e of ids) pipeline.hmget(this.keys.adapter(tenant, e.id), 'record', 'created_ms', 'used_ms', 'pinned', 'bytes');
+      for (const id of ids) pipeline.hmget(this.keys.adapter(tenant, id), 'record', 'created_ms', 'used_ms', 'pinned', 'bytes');
       const replies = ((await pipeline.exec()) ?? []).map(([, v]) => v as (string | null)[]);
-      for (let i = 0; i < ids.length; i++) {
-        const e = ids[i]!;
-        if (after !== undefined && e.score === Number(max) && e.id >= after) continue;
-        const [text, created, used, pinned, bytes] = replies[i] ?? [];
-        if (!text) continue;
+      const items = replies.map(([text, created, used, pinned, bytes]) => {
         const usedMs = Number(used ?? created ?? 0);
-        if (pinned !== '1' && usedMs + this.ttlMs <= now) continue;
+        if (!text || (pinned !== '1' && usedMs + this.ttlMs <= now)) return undefined;
         const lookup = toLookup(['ok', text, created ?? '', String(usedMs), pinned ?? '0', bytes ?? '']);
-        if (lookup.state !== 'ok' || (opts.model && lookup.entry.record.model !== opts.model)) continue;
-        if (data.length === opts.limit) return { data, nextCursor: last ? encodeCursor(last.score, last.id) : null };
-        data.push(lookup.entry);
-        last = { score: e.score, id: e.id };
-      }
-    }
+        return lookup.state === 'ok' && (!opts.model || lookup.entry.record.model === opts.model) ? lookup.entry : undefined;
+      });
+      return { items };
+    });
   }
 }

@@ -13,7 +13,7 @@ import { Coalescer } from './coalescer.js';
 import { LuaScript } from './lua-runner.js';
 import { JOB_STATUSES, jobView, type JobStatus, type JobView } from './job-view.js';
 import { RedisKeys } from './redis-keys.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { pageNewestFirst } from './cursor.js';
 
 const createJob = new LuaScript(CREATE_JOB);
 const startComputations = new LuaScript(START_COMPUTATIONS);
@@ -194,52 +194,20 @@ export class JobStore {
    */
   async list(tenant: string, opts: { limit: number; cursor?: string; status?: JobStatus }): Promise<{ data: JobView[]; nextCursor: string | null }> {
     const key = opts.status ? this.keys.jobsByStatus(tenant, opts.status) : this.keys.jobs(tenant);
-    let max = '+inf';
-    let after: string | undefined;
-    if (opts.cursor) {
-      const c = decodeCursor(opts.cursor);
-      max = String(c.score);
-      after = c.id;
-    }
-    const data: JobView[] = [];
-    let offset = 0;
-    // The index holds what the filter asks for, so a page of limit + 1 (the +1 tells has_more) is
-    // usually all one round trip reads.
-    const page = opts.limit + 1;
-    let last: { score: number; id: string } | undefined;
-    // Walk the sorted set in pages until `limit` live, matching records are found.
-    for (;;) {
-      const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, page);
-      if (rows.length === 0) return { data, nextCursor: null };
-      const entries: { id: string; score: number }[] = [];
-      for (let i = 0; i < rows.length; i += 2) entries.push({ id: rows[i]!, score: Number(rows[i + 1]) });
-      offset += entries.length;
+    return pageNewestFirst(this.redis, key, opts, async (ids) => {
       const pipeline = this.redis.pipeline();
-      for (const e of entries) pipeline.hgetall(this.keys.job(tenant, e.id));
-      const results = (await pipeline.exec()) ?? [];
-      const dead = entries.filter((_, i) => !(results[i]?.[1] as Record<string, string> | undefined)?.id).map((e) => e.id);
+      for (const id of ids) pipeline.hgetall(this.keys.job(tenant, id));
+      const records = ((await pipeline.exec()) ?? []).map(([, h]) => h as Record<string, string> | undefined);
+      const dead = ids.filter((_, i) => !records[i]?.id);
       if (dead.length > 0) {
         // Expired records: drop them from every index so no later page walks over them again.
         const cleanup = this.redis.pipeline().zrem(this.keys.jobs(tenant), ...dead);
         for (const st of JOB_STATUSES) cleanup.zrem(this.keys.jobsByStatus(tenant, st), ...dead);
         await cleanup.exec();
-        offset -= dead.length;
       }
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (after !== undefined) {
-          // Skip everything up to and including the cursor's item (same score, ids sorted desc).
-          if (e.score === Number(max) && e.id >= after) continue;
-        }
-        const h = results[i]?.[1] as Record<string, string> | undefined;
-        if (!h || !h.id) continue;
-        const view = jobView(h);
-        if (opts.status && view.status !== opts.status) continue;
-        if (data.length === opts.limit) return { data, nextCursor: last ? encodeCursor(last.score, last.id) : null };
-        data.push(view);
-        last = { score: e.score, id: e.id };
-      }
-    }
+      const items = records.map((h) => (h?.id ? jobView(h) : undefined)).map((v) => (v && (!opts.status || v.status === opts.status) ? v : undefined));
+      return { items, removed: dead.length };
+    });
   }
 
   /** Marks the job canceled. Throws not_found, or conflict when it has already ended. */
