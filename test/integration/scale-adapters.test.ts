@@ -93,3 +93,39 @@ describe('backpressure', () => {
     }
   }, 180000);
 });
+
+describe('a 7B-sized download against eviction', () => {
+  it('completes whole: eviction passes the adapter by while it streams, and takes it once the download ends', async () => {
+    const fileBytes = 41943040; // the float16 weights of one 7B-shaped adapter
+    const svc = await startTestService({ env: { ...env, GC_INTERVAL_SECONDS: '0', TENANT_STORAGE_QUOTA_BYTES: String(Math.floor(1.5 * fileBytes)) } });
+    try {
+      const a = await post(svc, 'download lease A');
+      expect(a.body.status).toBe('succeeded');
+      const rec = (await call(svc.url, 'GET', `/v1/adapters/${a.body.adapter_id}`)).body;
+      const weights = rec.files.find((f: { name: string }) => f.name === 'adapter_model.safetensors');
+      const res = await fetch(`${svc.url}/v1/adapters/${rec.id}/files/adapter_model.safetensors`);
+      const reader = res.body!.getReader();
+      const hash = createHash('sha256');
+      let got = 0;
+      const first = await reader.read();
+      hash.update(first.value!);
+      got += first.value!.byteLength;
+      // While the download is paused mid-file, a second adapter needs A's room: A is leased.
+      const b = await post(svc, 'download lease B');
+      expect(b.body).toMatchObject({ status: 'failed', error: { code: 'insufficient_storage' } });
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        hash.update(value);
+        got += value.byteLength;
+      }
+      expect({ got, sha256: hash.digest('hex') }).toEqual({ got: weights.bytes, sha256: weights.sha256 });
+      // The download has ended; its lease is released (the response's close), so A can go now.
+      await until(async () => (await svc.redis.hget(`${svc.config.queuePrefix}:t:local:adapter:${rec.id}`, 'lease_n')) === null, 5000, 'the lease to be released');
+      expect((await post(svc, 'download lease B')).body.status).toBe('succeeded');
+      expect((await call(svc.url, 'GET', `/v1/adapters/${rec.id}`)).status).toBe(410);
+    } finally {
+      await svc.close();
+    }
+  }, 120000);
+});
