@@ -4,7 +4,7 @@
  * ever holds hashes; `npm run keys -- create --tenant NAME` prints a new key once.
  *
  * A line may carry the tenant's settings after the hash, as `name=value` words:
- * `acme:<sha256 hex> quota_bytes=10737418240`.
+ * `acme:<sha256 hex> quota_bytes=10737418240 weight=2 max_running=8`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -14,6 +14,10 @@ import path from 'node:path';
 export interface TenantSettingsLine {
   /** Storage quota in bytes (overrides TENANT_STORAGE_QUOTA_BYTES). */
   quotaBytes?: number;
+  /** Share of the workers under backlog, relative to other tenants (default 1). */
+  weight?: number;
+  /** Computations of this tenant in flight at once across all workers (overrides TENANT_MAX_RUNNING). */
+  maxRunning?: number;
 }
 
 export interface ApiKey {
@@ -26,6 +30,16 @@ const TENANT_SETTING_PARSERS: Record<string, (value: string, into: TenantSetting
   quota_bytes: (v, into) => {
     if (!/^\d{1,16}$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) return 'quota_bytes must be a whole number of bytes ≥ 1';
     into.quotaBytes = Number(v);
+    return undefined;
+  },
+  weight: (v, into) => {
+    if (!/^\d{1,3}$/.test(v) || Number(v) < 1 || Number(v) > 100) return 'weight must be a whole number from 1 to 100';
+    into.weight = Number(v);
+    return undefined;
+  },
+  max_running: (v, into) => {
+    if (!/^\d{1,7}$/.test(v) || Number(v) < 1) return 'max_running must be a whole number ≥ 1';
+    into.maxRunning = Number(v);
     return undefined;
   },
 };

@@ -94,6 +94,17 @@ const envSchema = z.object({
   RATE_LIMIT_RPS: int(0, 1_000_000).default(200),
   /** Jobs a tenant may have queued or running at once; 0 = unlimited. */
   MAX_ACTIVE_JOBS: int(0, 10_000_000).default(10000),
+  /**
+   * Computations in the generate queue (waiting or running) at once; past it they wait in their
+   * tenant's list and are dispatched fairly. Keep it ≥ workers × WORKER_CONCURRENCY.
+   */
+  SCHEDULER_DEPTH: int(1, 1_000_000).default(256),
+  /** Computations of one tenant in flight at once across all workers; 0 = no cap. */
+  TENANT_MAX_RUNNING: int(0, 1_000_000).default(0),
+  /** Event streams (SSE) one tenant may hold open on one API process. */
+  MAX_STREAMS_PER_TENANT: int(1, 1_000_000).default(100),
+  /** `Prefer: wait` requests one tenant may have waiting on one API process. */
+  MAX_WAITS_PER_TENANT: int(1, 1_000_000).default(100),
   /** Comma-separated origins allowed by CORS; unset = CORS off (no Access-Control headers). */
   CORS_ORIGINS: z.string().default(''),
   /** BullMQ lock duration: a worker that stops renewing (killed) loses its jobs after this. */
@@ -157,6 +168,10 @@ export interface Config {
   apiKeys: string;
   rateLimitRps: number;
   maxActiveJobs: number;
+  schedulerDepth: number;
+  tenantMaxRunning: number;
+  maxStreamsPerTenant: number;
+  maxWaitsPerTenant: number;
   corsOrigins: string[];
   workerLockMs: number;
   stalledIntervalMs: number;
@@ -237,6 +252,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKeys: e.API_KEYS,
     rateLimitRps: e.RATE_LIMIT_RPS,
     maxActiveJobs: e.MAX_ACTIVE_JOBS,
+    schedulerDepth: e.SCHEDULER_DEPTH,
+    tenantMaxRunning: e.TENANT_MAX_RUNNING,
+    maxStreamsPerTenant: e.MAX_STREAMS_PER_TENANT,
+    maxWaitsPerTenant: e.MAX_WAITS_PER_TENANT,
     corsOrigins: list(e.CORS_ORIGINS),
     workerLockMs: e.WORKER_LOCK_MS,
     stalledIntervalMs: e.STALLED_INTERVAL_MS,

@@ -28,6 +28,8 @@ import { modelsRoutes } from './routes/models-routes.js';
 import { personalizationsRoutes } from './routes/personalizations-routes.js';
 import { usageRoutes } from './routes/usage-routes.js';
 import type { TenantSettings } from '../tenants/tenant-settings.js';
+import type { FairScheduler } from '../scheduling/fair-scheduler.js';
+import type { TenantSlots } from './tenant-slots.js';
 
 export interface AppDeps {
   redis: Redis;
@@ -54,6 +56,10 @@ export interface AppDeps {
   eventsHeartbeatMs: number;
   tenantSettings: TenantSettings;
   downloadLeaseMs: number;
+  scheduler: FairScheduler;
+  /** Per-tenant bounds in this process: open event streams, waiting requests. */
+  streamSlots: TenantSlots;
+  waitSlots: TenantSlots;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -77,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', authenticate(deps.apiKeys), rateLimit(deps.redis, deps.rateLimitPrefix, deps.rateLimitRps));
   app.use(modelsRoutes(deps.registry));
   app.use(jobsRoutes(deps.jobs));
-  app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs }));
+  app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs, streamSlots: deps.streamSlots }));
   app.use(webhooksRoutes(deps));
   app.use(adaptersRoutes({ ...deps }));
   app.use(personalizationsRoutes(deps));

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import type { Metrics } from '../observability/metrics.js';
 import type { SubmitResult } from '../usecases/submit-generation/submit-generation.js';
 import { parseIdempotencyKey, parsePreferWait } from './request-context.js';
+import type { TenantSlots } from './tenant-slots.js';
 
 export interface JobRequestOptions {
   waitSeconds: number | undefined;
@@ -14,13 +15,18 @@ export interface JobRequestOptions {
   signal: AbortSignal | undefined;
 }
 
-export function jobRequestOptions(req: Request, res: Response): JobRequestOptions {
+/** Reads the headers; a request that waits takes one of the tenant's wait slots until it ends. */
+export function jobRequestOptions(req: Request, res: Response, waits?: TenantSlots): JobRequestOptions {
   const waitSeconds = parsePreferWait(req.get('prefer'));
   const idempotencyKey = parseIdempotencyKey(req.get('idempotency-key'));
   let signal: AbortSignal | undefined;
   if (waitSeconds) {
+    const release = waits?.take(req.tenant);
     const abort = new AbortController();
-    res.on('close', () => abort.abort());
+    res.on('close', () => {
+      release?.();
+      abort.abort();
+    });
     signal = abort.signal;
   }
   return { waitSeconds, idempotencyKey, signal };

@@ -42,6 +42,12 @@ export class GenerateQueue {
     await this.queue.add('generate', payload, { jobId: bullJobId(payload.adapter_id, payload.computation), ...opts });
   }
 
+  /** Adds several computations in one round trip (the fair dispatcher's moves). Idempotent as enqueue. */
+  async enqueueMany(entries: { payload: GenerateJob; opts?: { removeOnFail?: boolean } }[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.queue.addBulk(entries.map((e) => ({ name: 'generate', data: e.payload, opts: { jobId: bullJobId(e.payload.adapter_id, e.payload.computation), ...e.opts } })));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -47,6 +47,8 @@ const generateJobBase = {
   model: z.string().min(1),
   model_sha256: z.string().regex(/^[0-9a-f]{64}$/),
   options: resolvedOptionsSchema,
+  /** When the request came in (epoch ms): wait time counts from here, through any fair-queue wait. */
+  queued_ms: z.number().int().nonnegative().optional(),
 };
 
 /** `job.data` of the generate queue: a text condition, or preprocessed subject images. */

@@ -12,6 +12,8 @@ import type { ModelRegistry } from '../models/model-registry.js';
 import { AdapterStore } from '../store/adapter-store.js';
 import { JobStore } from '../store/job-store.js';
 import { TenantSettings } from '../tenants/tenant-settings.js';
+import { FairScheduler } from '../scheduling/fair-scheduler.js';
+import { TenantSlots } from '../http/tenant-slots.js';
 import { adapterStoreOptions, jobStoreOptions } from './store-options.js';
 import { RedisKeys } from '../store/redis-keys.js';
 import { DeliveryLog } from '../webhooks/delivery-log.js';
@@ -53,9 +55,10 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
     deliveryLog: new DeliveryLog(redis, keys, config.jobRetentionSeconds),
     eventsHeartbeatMs: config.eventsHeartbeatMs,
   };
-  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks, tenantSettings, downloadLeaseMs: config.downloadLeaseSeconds * 1000 });
+  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks, tenantSettings, downloadLeaseMs: config.downloadLeaseSeconds * 1000, scheduler: new FairScheduler({ redis, keys, queue, depth: config.schedulerDepth, settings: tenantSettings }), streamSlots: new TenantSlots(config.maxStreamsPerTenant, 'open event streams'), waitSlots: new TenantSlots(config.maxWaitsPerTenant, 'waiting requests (Prefer: wait)') });
   metrics.watchQueue('generate', queue.queue);
   metrics.watchUsage(() => adapters.index.allUsage());
+  metrics.watchTenantJobs(() => jobs.tenantJobCounts());
   const server = http.createServer(app);
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10000;

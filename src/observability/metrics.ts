@@ -22,6 +22,8 @@ export class Metrics {
   readonly adaptersExpired: client.Counter;
   readonly gcRemoved: client.Counter<'kind'>;
   readonly gcRuns: client.Counter<'outcome'>;
+  readonly tenantWait: client.Histogram<'tenant'>;
+  private tenantJobsSource: (() => Promise<{ tenant: string; queued: number; running: number; deferred: number }[]>) | undefined;
   private usageSource: (() => Promise<{ tenant: string; bytes: number; pinnedBytes: number }[]>) | undefined;
   private readonly queues = new Map<string, QueueCounts>();
   private readonly budgets: { inUse: number; peak: number; limit: number }[] = [];
@@ -44,7 +46,20 @@ export class Metrics {
     this.adaptersExpired = new client.Counter({ name: 'hyperadapt_adapters_expired_total', help: 'Adapters removed by the sweeper because they were not used within ADAPTER_TTL_SECONDS', registers });
     this.gcRemoved = new client.Counter({ name: 'hyperadapt_gc_removed_total', help: 'What the sweeper removed or repaired: orphan_dir (no index entry), temp_file, trash, lost (index entry whose files were gone)', labelNames: ['kind'], registers });
     this.gcRuns = new client.Counter({ name: 'hyperadapt_gc_runs_total', help: 'Sweeper runs by outcome (ran, locked: another worker held the lock, failed)', labelNames: ['outcome'], registers });
+    this.tenantWait = new client.Histogram({ name: 'hyperadapt_tenant_wait_seconds', help: "Time from a request to its computation starting, by tenant (including any wait for the tenant's turn)", labelNames: ['tenant'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300], registers });
     const self = this;
+    new client.Gauge({
+      name: 'hyperadapt_tenant_jobs', help: "A tenant's jobs by state: queued and running job records, and computations deferred (waiting for the tenant's turn)", labelNames: ['tenant', 'state'], registers,
+      async collect() {
+        if (!self.tenantJobsSource) return;
+        this.reset();
+        for (const t of await self.tenantJobsSource().catch(() => [])) {
+          this.set({ tenant: t.tenant, state: 'queued' }, t.queued);
+          this.set({ tenant: t.tenant, state: 'running' }, t.running);
+          this.set({ tenant: t.tenant, state: 'deferred' }, t.deferred);
+        }
+      },
+    });
     new client.Gauge({
       name: 'hyperadapt_tenant_stored_bytes', help: "Bytes of a tenant's stored adapters (kind=all) and of its pinned ones (kind=pinned)", labelNames: ['tenant', 'kind'], registers,
       async collect() {
@@ -81,6 +96,11 @@ export class Metrics {
   /** Reports a worker's in-flight adapter bytes (now, peak, limit) at every scrape. */
   watchBudget(budget: { inUse: number; peak: number; limit: number }): void {
     this.budgets.push(budget);
+  }
+
+  /** Reports every tenant's queued, running and deferred work at every scrape. */
+  watchTenantJobs(source: () => Promise<{ tenant: string; queued: number; running: number; deferred: number }[]>): void {
+    this.tenantJobsSource = source;
   }
 
   /** Reports every tenant's stored bytes at every scrape. */

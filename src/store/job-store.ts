@@ -210,6 +210,15 @@ export class JobStore {
     });
   }
 
+  /** Per tenant (those that submitted computations): queued and running jobs, deferred computations. */
+  async tenantJobCounts(): Promise<{ tenant: string; queued: number; running: number; deferred: number }[]> {
+    const tenants = (await this.redis.smembers(this.keys.tenants())).slice(0, 10000);
+    const pipeline = this.redis.pipeline();
+    for (const t of tenants) pipeline.zcard(this.keys.jobsByStatus(t, 'queued')).zcard(this.keys.jobsByStatus(t, 'running')).llen(`${this.keys.fairPrefix()}q:${t}`);
+    const n = ((await pipeline.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+    return tenants.map((tenant, i) => ({ tenant, queued: n[3 * i]!, running: n[3 * i + 1]!, deferred: n[3 * i + 2]! }));
+  }
+
   /** Marks the job canceled. Throws not_found, or conflict when it has already ended. */
   async cancel(tenant: string, jobId: string): Promise<JobView> {
     if (!JOB_ID_PATTERN.test(jobId)) throw new AppError('not_found', `No job with id ${jobId}.`);
@@ -235,7 +244,7 @@ export class JobStore {
 
   private async startMany(inputs: { tenant: string; adapterId: string; computation: string }[]): Promise<{ live: string[]; removing: boolean }[]> {
     const keys = [this.keys.webhookOutbox()];
-    const args: (string | number)[] = [new Date().toISOString(), this.keys.events()];
+    const args: (string | number)[] = [new Date().toISOString(), this.keys.events(), this.keys.fairPrefix()];
     for (const c of inputs) {
       keys.push(this.keys.waiters(c.tenant, c.computation), this.keys.computation(c.tenant, c.adapterId), this.keys.removing(c.tenant, c.adapterId));
       args.push(this.keys.jobPrefix(c.tenant), c.computation, c.tenant);
@@ -266,7 +275,7 @@ export class JobStore {
   private async finishMany(inputs: FinishComputationInput[]): Promise<FinishOutcome[]> {
     const now = new Date();
     const keys = [this.keys.webhookOutbox()];
-    const args: (string | number)[] = [now.toISOString(), now.getTime(), this.keys.events(), this.keys.tenants(), this.retentionSeconds, REMOVAL_MARKER_MS];
+    const args: (string | number)[] = [now.toISOString(), now.getTime(), this.keys.events(), this.keys.tenants(), this.retentionSeconds, REMOVAL_MARKER_MS, this.keys.fairPrefix()];
     for (const c of inputs) {
       keys.push(this.keys.adapter(c.tenant, c.adapterId), this.keys.adapters(c.tenant), this.keys.waiters(c.tenant, c.computation), this.keys.computation(c.tenant, c.adapterId));
       args.push(

@@ -147,18 +147,30 @@ return result
 `;
 
 /**
+ * A computation that ends leaves the fair scheduler's flight (src/scheduling/fair-scripts.ts):
+ * its place and its tenant's in-flight count are freed for the next one.
+ */
+const FAIR_RELEASE_LUA = `
+local function fair_release(fp, tenant, comp)
+  if fp == '' then return end
+  if redis.call('ZREM', fp .. 'inflight', tenant .. ' ' .. comp) == 1 then redis.call('HINCRBY', fp .. 'count', tenant, -1) end
+end
+`;
+
+/**
  * Starts several computations in one round trip (a worker coalesces the jobs it took in the
  * same tick). KEYS: webhook outbox, then per computation: waiters, computation, removing marker.
- * ARGV: now, channel, then per computation: jobPrefix, computationId, tenant.
+ * ARGV: now, channel, fairPrefix, then per computation: jobPrefix, computationId, tenant.
  * Returns, per computation, '1' when the adapter's old files are still being removed (the
- * worker waits before writing) else '0', followed by the job ids still waiting for it.
+ * worker waits before writing) else '0', followed by the job ids still waiting for it. A
+ * computation nobody waits for any more ends here (and leaves the fair scheduler's flight).
  */
-export const START_COMPUTATIONS = `${PUBLISH}
-local now, channel = ARGV[1], ARGV[2]
+export const START_COMPUTATIONS = `${PUBLISH}${FAIR_RELEASE_LUA}
+local now, channel, fp = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
 for c = 0, (#KEYS - 1) / 3 - 1 do
   local waiters, compKey, marker = KEYS[2 + 3 * c], KEYS[3 + 3 * c], KEYS[4 + 3 * c]
-  local prefix, comp, tenant = ARGV[3 + 3 * c], ARGV[4 + 3 * c], ARGV[5 + 3 * c]
+  local prefix, comp, tenant = ARGV[4 + 3 * c], ARGV[5 + 3 * c], ARGV[6 + 3 * c]
   local live = {redis.call('EXISTS', marker) == 1 and '1' or '0'}
   for _, id in ipairs(redis.call('SMEMBERS', waiters)) do
     local k = prefix .. id
@@ -176,6 +188,7 @@ for c = 0, (#KEYS - 1) / 3 - 1 do
   if #live == 1 then
     if redis.call('GET', compKey) == comp then redis.call('DEL', compKey) end
     redis.call('DEL', waiters)
+    fair_release(fp, tenant, comp)
   end
   out[c + 1] = live
 end
@@ -189,17 +202,17 @@ return out
  * caller's to delete) until the new one fits; when even that cannot make room, the computation
  * fails with insufficient_storage and its own files are marked for removal.
  * KEYS: webhook outbox, then per computation: adapter, adapters, waiters, computation.
- * ARGV: now, nowMs, channel, tenantsKey, goneTtl, markerMs, then per computation: jobPrefix,
+ * ARGV: now, nowMs, channel, tenantsKey, goneTtl, markerMs, fairPrefix, then per computation: jobPrefix,
  * computationId, tenant, outcome ('succeeded'|'failed'), adapterId, adapterRecordJson, errorJson,
  * tenantPrefix, bytes, model, quota.
  * Returns, per computation, {ended job ids, evicted ids, '1' when refused for lack of storage}.
  */
-export const FINISH_COMPUTATIONS = `${PUBLISH}${ADAPTER_LUA}
-local now, nowMs, channel, tenantsKey, goneTtl, markerMs = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+export const FINISH_COMPUTATIONS = `${PUBLISH}${ADAPTER_LUA}${FAIR_RELEASE_LUA}
+local now, nowMs, channel, tenantsKey, goneTtl, markerMs, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local out = {}
 for c = 0, (#KEYS - 1) / 4 - 1 do
   local adapterKey, adaptersKey, waiters, compKey = KEYS[2 + 4 * c], KEYS[3 + 4 * c], KEYS[4 + 4 * c], KEYS[5 + 4 * c]
-  local a = 7 + 11 * c
+  local a = 8 + 11 * c
   local prefix, comp, tenant, outcome, adapterId, record, err = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   local tp, bytes, model, quota = ARGV[a + 7], tonumber(ARGV[a + 8]), ARGV[a + 9], tonumber(ARGV[a + 10])
   local evicted, refused = {}, '0'
@@ -235,6 +248,7 @@ for c = 0, (#KEYS - 1) / 4 - 1 do
   end
   redis.call('DEL', waiters)
   if redis.call('GET', compKey) == comp then redis.call('DEL', compKey) end
+  fair_release(fp, tenant, comp)
   out[c + 1] = {done, evicted, refused}
 end
 return out

@@ -64,6 +64,10 @@ export class RedisKeys {
   tenants(): string {
     return `${this.prefix}:tenants`;
   }
+  /** Prefix of the fair scheduler's keys (src/scheduling/fair-scripts.ts lists them). */
+  fairPrefix(): string {
+    return `${this.prefix}:fair:`;
+  }
   /** The sweeper's lock (one sweep at a time across every worker). */
   gcLock(): string {
     return `${this.prefix}:gc:lock`;

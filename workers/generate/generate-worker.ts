@@ -23,6 +23,8 @@ import { AdapterStore, type AdapterRecord } from '../../src/store/adapter-store.
 import { adapterStoreOptions, jobStoreOptions } from '../../src/main/store-options.js';
 import { TenantSettings } from '../../src/tenants/tenant-settings.js';
 import { Sweeper } from '../../src/lifecycle/sweeper.js';
+import { Dispatcher } from '../../src/scheduling/dispatcher.js';
+import { GenerateQueue } from '../../src/jobs/generate-queue.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { RedisKeys } from '../../src/store/redis-keys.js';
 import { createWorkerRedis } from '../../src/main/redis-client.js';
@@ -85,6 +87,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
     throw new UnrecoverableError(message);
   }
   if (job.processedOn) deps.metrics.queueWait.observe({ model: data.model }, Math.max(0, job.processedOn - job.timestamp) / 1000);
+  if (data.queued_ms && job.attemptsMade === 0) deps.metrics.tenantWait.observe({ tenant: data.tenant }, Math.max(0, Date.now() - data.queued_ms) / 1000);
   const { live, removing } = await deps.jobs.startComputation(data.tenant, data.adapter_id, data.computation);
   if (live.length === 0) {
     log.info('every job waiting for this computation was canceled; skipping it');
@@ -191,10 +194,11 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
   const redis = createWorkerRedis(config.redisUrl);
   const keys = new RedisKeys(config.queuePrefix);
   const adapters = new AdapterStore(adapterStoreOptions(config, redis, keys));
+  const tenantSettings = TenantSettings.fromConfig(config);
   const deps: Deps = {
     config,
     registry,
-    jobs: new JobStore(jobStoreOptions(config, redis, keys, TenantSettings.fromConfig(config))),
+    jobs: new JobStore(jobStoreOptions(config, redis, keys, tenantSettings)),
     adapters,
     pool,
     batcher: new Batcher({
@@ -222,6 +226,12 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     maxStalledCount: 2,
   });
   worker.on('error', (err) => log.warn({ err }, 'worker error'));
+  // Moves computations waiting for their tenant's turn into the queue as room frees up.
+  const producer = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
+  const dispatcher = new Dispatcher({ redis, keys, queue: producer, depth: config.schedulerDepth, settings: tenantSettings, log: log.child({ component: 'dispatcher' }) });
+  dispatcher.start();
+  worker.on('completed', () => dispatcher.kick());
+  worker.on('failed', () => dispatcher.kick());
   const sweeper = new Sweeper({ redis, keys, store: adapters, graceMs: config.gcGraceSeconds * 1000, batch: config.gcBatch, jobRetentionSeconds: config.jobRetentionSeconds, log: log.child({ component: 'sweeper' }), metrics });
   if (config.gcIntervalSeconds > 0) sweeper.start(config.gcIntervalSeconds * 1000);
   return {
@@ -231,10 +241,12 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     sweeper,
     close: closeOnce(log, () => [
     ['sweeper', () => sweeper.close()],
+    ['dispatcher', () => dispatcher.close()],
     // Waits for running jobs; main() bounds the whole shutdown with a timer.
     ['worker', () => worker.close()],
     ['batcher', async () => deps.batcher.close()],
     ['pool', () => pool.close()],
+    ['producer', () => producer.close()],
     ['redis', () => redis.quit().catch(() => redis.disconnect())],
     ]),
   };

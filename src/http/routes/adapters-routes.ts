@@ -11,6 +11,7 @@ import { limitParam, parseBody, parseQuery } from '../query.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { requireJson } from '../request-context.js';
 import { jobRequestOptions, sendJob } from '../job-response.js';
+import type { TenantSlots } from '../tenant-slots.js';
 
 export const adaptersListQuery = z.strictObject({
   model: z.string().max(128).optional(),
@@ -40,6 +41,8 @@ export interface AdaptersRoutesDeps extends CreateAdapterDeps {
   maxBodyBytes: number;
   /** How long a download holds its adapter against eviction and expiry (renewed while it runs). */
   downloadLeaseMs: number;
+  /** Per-tenant bound on requests waiting (Prefer: wait). */
+  waitSlots: TenantSlots;
 }
 
 function found(id: string, lookup: Lookup): AdapterEntry {
@@ -52,7 +55,7 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
   const body = jsonBody({ limit: deps.maxBodyBytes, type: () => true });
 
   r.post('/v1/adapters', requireJson(), ...body, async (req, res) => {
-    const opts = jobRequestOptions(req, res);
+    const opts = jobRequestOptions(req, res, deps.waitSlots);
     const result = await createAdapterJob(deps, { tenant: req.tenant, body: req.body, idempotencyKey: opts.idempotencyKey, waitSeconds: opts.waitSeconds, signal: opts.signal });
     sendJob(res, result, opts, deps.metrics);
   });

@@ -5,6 +5,7 @@
  * Lua script took and the job's event number, so the stream sends every state exactly once
  * and in order, even for events that raced the initial read.
  */
+import type { TenantSlots } from '../tenant-slots.js';
 import { Router, type Response } from 'express';
 import { AppError } from '../../errors/app-error.js';
 import type { JobEvent, JobEvents } from '../../jobs/job-events.js';
@@ -16,6 +17,8 @@ export interface EventsRoutesDeps {
   events: JobEvents;
   /** Interval of `: heartbeat` comment lines, which keep proxies from closing an idle stream. */
   heartbeatMs: number;
+  /** Per-tenant bound on open streams in this process. */
+  streamSlots: TenantSlots;
 }
 
 /** The event type a late client's first message gets, from the state the job is in. */
@@ -39,6 +42,8 @@ export function eventsRoutes(deps: EventsRoutesDeps): Router {
     const id = req.params.id;
     const notFound = () => new AppError('not_found', `No job with id ${id.slice(0, 64)}.`);
     if (!JOB_ID_PATTERN.test(id)) throw notFound();
+    const release = deps.streamSlots.take(tenant);
+    res.on('close', release);
     // Subscribe before reading, and hold early events: nothing between the read and the
     // subscription can be lost; the event numbers drop what the read already reflects.
     const early: JobEvent[] = [];

@@ -11,9 +11,12 @@ import {
   type PersonalizationDeps,
 } from '../../usecases/create-personalization-job/create-personalization-job.js';
 import { jobRequestOptions, sendJob } from '../job-response.js';
+import type { TenantSlots } from '../tenant-slots.js';
 import { parseMultipart } from '../multipart.js';
 
 export interface PersonalizationsRoutesDeps extends PersonalizationDeps {
+  /** Per-tenant bound on requests waiting (Prefer: wait). */
+  waitSlots: TenantSlots;
   metrics: Metrics;
   maxImageBytes: number;
   maxUploadBytes: number;
@@ -25,7 +28,7 @@ export function personalizationsRoutes(deps: PersonalizationsRoutesDeps): Router
   // base64 is 4/3 of the bytes; a little room for the other fields.
   const body = jsonBody({ limit: Math.ceil((deps.maxUploadBytes * 4) / 3) + 65536, type: 'application/json' });
   r.post('/v1/personalizations', ...body, async (req, res) => {
-    const opts = jobRequestOptions(req, res);
+    const opts = jobRequestOptions(req, res, deps.waitSlots);
     let request;
     let idemBody: unknown;
     if (req.is('multipart/form-data')) {

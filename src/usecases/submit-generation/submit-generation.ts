@@ -8,7 +8,7 @@ import type { GenerateJob, ResolvedOptions } from '../../jobs/payloads.js';
 import type { AdapterFormat, Manifest } from '../../models/manifest-schema.js';
 import { DTYPE_BYTES, type Dtype } from '../../adapters/dtype.js';
 import { rowFloat32Bytes } from '../../adapters/assemble.js';
-import type { GenerateQueue } from '../../jobs/generate-queue.js';
+import type { FairScheduler } from '../../scheduling/fair-scheduler.js';
 import type { JobEvents } from '../../jobs/job-events.js';
 import { adapterKey, canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
 import type { JobStore } from '../../store/job-store.js';
@@ -31,7 +31,7 @@ export function resolveOptions(manifest: Manifest, requested: { dtype?: Dtype; f
 
 export interface SubmitDeps {
   jobs: JobStore;
-  queue: GenerateQueue;
+  scheduler: FairScheduler;
   events: JobEvents;
   webhookGuard: WebhookUrlGuard;
 }
@@ -99,6 +99,7 @@ export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Pr
     model: manifest.id,
     model_sha256: manifest.sha256,
     options,
+    queued_ms: Date.now(),
     ...cmd.condition,
   });
   const created = await deps.jobs.create({
@@ -112,9 +113,9 @@ export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Pr
     estimatedBytes: (rowFloat32Bytes(manifest) / 4) * DTYPE_BYTES[options.dtype],
   });
   if (created.outcome === 'queued') {
-    // Every joiner re-adds the same BullMQ id (a no-op when it exists), so a producer that died
+    // Every joiner submits again (a no-op when the computation is known), so a producer that died
     // between creating the computation and enqueueing it is repaired by the next identical request.
-    await deps.queue.enqueue(payload(created.computation), cmd.removeOnFail ? { removeOnFail: true } : {});
+    await deps.scheduler.submit(payload(created.computation), cmd.removeOnFail ? { removeOnFail: true } : {});
   }
   let job = created.job;
   if (!isTerminal(job.status) && cmd.waitSeconds) {
