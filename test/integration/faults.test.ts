@@ -94,7 +94,9 @@ describe('Redis stopped and restarted under load', () => {
 
 describe('a worker SIGKILLed mid-batch', () => {
   it('recovers its jobs through stalled-job detection; each adapter is stored once', async () => {
-    const env = testEnv({ WORKER_LOCK_MS: '1500', STALLED_INTERVAL_MS: '500', BATCH_MAX_SIZE: '8' });
+    // A small scheduler depth: most computations wait in the fair queue and reach BullMQ through
+    // the worker processes' dispatchers, the killed one's included.
+    const env = testEnv({ WORKER_LOCK_MS: '1500', STALLED_INTERVAL_MS: '500', BATCH_MAX_SIZE: '8', SCHEDULER_DEPTH: '16' });
     const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
     const svc = await startTestService({ env: clean, worker: false });
     const workers: ChildProcess[] = [];
