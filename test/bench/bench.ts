@@ -17,22 +17,27 @@ import { call, FIXTURE_MODELS_DIR, REPO_ROOT, SHIPPED_MODELS_DIR, startTestServi
 import { median, percentile, timed } from './stats.js';
 import { runScaleBench } from './scale.js';
 import { runListsBench } from './lists.js';
+import { runFairnessBench } from './fairness.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, quick: { type: 'boolean', default: false }, scale: { type: 'boolean', default: false }, lists: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, quick: { type: 'boolean', default: false }, scale: { type: 'boolean', default: false }, lists: { type: 'boolean', default: false }, fairness: { type: 'boolean', default: false }, out: { type: 'string', default: 'bench-results.json' } } });
 const QUICK = values.quick!;
 
-if (values.lists) {
-  // `--lists`: filtered against unfiltered list pages over a large history (test/bench/lists.ts).
+/** Runs one of the separate benches and writes its figures (default file bench-<name>-results.json). */
+async function separate(name: string, run: (report: (n: string, v: string) => void, o: { quick: boolean }) => Promise<Record<string, number>>): Promise<never> {
   const rows: [string, string][] = [];
-  const lists = await runListsBench((name, value) => {
-    rows.push([name, value]);
-    console.log(`${name.padEnd(72)} ${value}`);
+  const figures = await run((n, v) => {
+    rows.push([n, v]);
+    console.log(`${n.padEnd(72)} ${v}`);
   }, { quick: QUICK });
-  const out = values.out === 'bench-results.json' ? 'bench-lists-results.json' : values.out!;
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...lists, table: rows }, null, 2));
+  const out = values.out === 'bench-results.json' ? `bench-${name}-results.json` : values.out!;
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...figures, table: rows }, null, 2));
   console.log(`\nwrote ${out}`);
   process.exit(0);
 }
+// `--lists`: filtered against unfiltered list pages over a large history (test/bench/lists.ts).
+if (values.lists) await separate('lists', runListsBench);
+// `--fairness`: one tenant's flood against another's few jobs; weights (test/bench/fairness.ts).
+if (values.fairness) await separate('fairness', runFairnessBench);
 if (values.scale) {
   // `--scale`: the 7B-shaped adapter path (test/bench/scale.ts) instead of the tiny-model figures.
   const rows: [string, string][] = [];

@@ -21,7 +21,7 @@ const ERROR_TEXT: Record<Status, string> = {
   413: 'payload_too_large: the limit is in the message',
   415: 'unsupported_media_type',
   422: 'unprocessable_input: well-formed but unusable',
-  429: 'rate_limited (with Retry-After)',
+  429: 'rate_limited (with Retry-After): requests per second, active jobs, or this tenant\'s open event streams / waiting requests on one API process',
   503: 'unavailable: the queue store is unreachable (with Retry-After)',
   507: "insufficient_storage: the tenant's pinned adapters fill its storage quota; the message says how much is stored and pinned",
 };
@@ -147,7 +147,7 @@ export function buildSpec(): object {
   r.registerPath({
     method: 'get', path: '/v1/jobs/{id}/events', summary: 'Live job events (Server-Sent Events)', security, request: { params: jobId },
     description: 'Events job.queued, job.started, job.progress, job.succeeded, job.failed, job.canceled; each `event: <type>` with `data: <Job JSON>`. A late client first gets the current state; `:` comment heartbeats keep proxies from closing the stream; it ends after a terminal event.',
-    responses: { 200: { description: 'text/event-stream of Job events', headers: requestId, content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(404) },
+    responses: { 200: { description: 'text/event-stream of Job events', headers: requestId, content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(404, 429) },
   });
   r.registerPath({ method: 'get', path: '/v1/jobs/{id}/deliveries', summary: "Every webhook delivery attempt of a job", security, request: { params: jobId }, responses: { 200: json(deliveryListSchema, 'The attempts, oldest first.'), ...errors(404) } });
   r.registerPath({ method: 'get', path: '/v1/webhook-secret', summary: "The tenant's webhook signing secret (created on first use)", security, responses: { 200: json(webhookSecretSchema, 'The secret.'), ...errors() } });
