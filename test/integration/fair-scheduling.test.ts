@@ -64,8 +64,14 @@ describe('fair scheduling', () => {
   it('interleaves three tenants with skewed backlogs, whatever the arrival order', async () => {
     const svc = await start({ API_KEYS_FILE: keysFile(), SCHEDULER_DEPTH: '4', BATCH_MAX_SIZE: '4' });
     const byTenant = { alpha: await queue(svc, 'alpha', 60), beta: await queue(svc, 'beta', 5), gamma: await queue(svc, 'gamma', 15) };
+    const before = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(before).toContain('hyperadapt_tenant_jobs{tenant="alpha",state="deferred"} 56');
+    expect(before).toContain('hyperadapt_tenant_jobs{tenant="beta",state="queued"} 5');
     await svc.startWorker();
     const order = await completionOrder(svc, byTenant);
+    const after = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(after).toContain('hyperadapt_tenant_wait_seconds_count{tenant="beta"} 5');
+    expect(after).toContain('hyperadapt_tenant_jobs{tenant="alpha",state="deferred"} 0');
     expect(order.filter((t) => t === 'alpha')).toHaveLength(60);
     // Under one FIFO, beta would finish after all 60 of alpha's jobs; in turn, after ~10 of them.
     const betaDone = order.lastIndexOf('beta');
@@ -132,9 +138,19 @@ describe('fair scheduling', () => {
     expect(await svc.redis.hlen(`${fp}pending`)).toBe(0);
     expect(await svc.redis.zcard(`${fp}dispatching`)).toBe(0);
     expect(Number(await svc.redis.hget(`${fp}count`, 'local'))).toBe(0);
-    // Identical requests still share one computation while it waits.
-    const a = await call(svc.url, 'POST', '/v1/adapters', { model: MODEL, input: { context: 'shared while waiting' } }, { prefer: 'wait=10' });
-    expect(a.body.status).toBe('succeeded');
+  });
+
+  it('identical requests share one computation while it waits its turn', async () => {
+    const svc = await start({ SCHEDULER_DEPTH: '1' });
+    await call(svc.url, 'POST', '/v1/adapters', { model: MODEL, input: { context: 'holds the only place' } });
+    const twins = await Promise.all([0, 1, 2].map(() => call(svc.url, 'POST', '/v1/adapters', { model: MODEL, input: { context: 'shared while waiting' } })));
+    const comps = await Promise.all(twins.map((t) => svc.redis.hget(`${svc.config.queuePrefix}:t:local:job:${t.body.id}`, 'computation')));
+    expect(new Set(comps).size).toBe(1);
+    expect(await svc.redis.llen(`${svc.config.queuePrefix}:fair:q:local`)).toBe(1);
+    await svc.startWorker();
+    const jobs = await Promise.all(twins.map((t) => waitForJob(svc.url, t.body.id)));
+    expect(new Set(jobs.map((j) => j.adapter_id)).size).toBe(1);
+    expect(svc.completed()).toBe(2);
   });
 
   it('retries dispatched computations through a store failure; every job completes', async () => {
