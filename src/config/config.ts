@@ -116,6 +116,11 @@ const envSchema = z.object({
   /** A worker process serves /metrics on this port when set (the API serves its own). */
   METRICS_PORT: int(1, 65535).optional(),
   API_KEYS_FILE: z.string().default(''),
+  /** JSON file of serving-engine targets adapters may be deployed to (unset = none). */
+  DEPLOY_TARGETS_FILE: z.string().default(''),
+  /** Attempts of a deployment while its engine is down or failing, with exponential backoff. */
+  DEPLOY_ATTEMPTS: int(1, 50).default(8),
+  DEPLOY_BACKOFF_MS: int(0, 600000).default(1000),
   WEBHOOK_ALLOW_HOSTS: z.string().default(''),
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_RETRY_SCALE: positiveNumber.default(1),
@@ -178,6 +183,9 @@ export interface Config {
   adminKey: string | undefined;
   metricsPort: number | undefined;
   apiKeysFile: string;
+  deployTargetsFile: string;
+  deployAttempts: number;
+  deployBackoffMs: number;
   webhookAllowHosts: string[];
   webhookAllowPrivate: boolean;
   webhookRetryScale: number;
@@ -262,6 +270,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminKey: e.ADMIN_KEY,
     metricsPort: e.METRICS_PORT,
     apiKeysFile: e.API_KEYS_FILE,
+    deployTargetsFile: e.DEPLOY_TARGETS_FILE,
+    deployAttempts: e.DEPLOY_ATTEMPTS,
+    deployBackoffMs: e.DEPLOY_BACKOFF_MS,
     webhookAllowHosts: list(e.WEBHOOK_ALLOW_HOSTS),
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
     webhookRetryScale: e.WEBHOOK_RETRY_SCALE,

@@ -29,6 +29,8 @@ import { personalizationsRoutes } from './routes/personalizations-routes.js';
 import { usageRoutes } from './routes/usage-routes.js';
 import type { TenantSettings } from '../tenants/tenant-settings.js';
 import type { FairScheduler } from '../scheduling/fair-scheduler.js';
+import type { Deployments } from '../deployments/deployments.js';
+import { deploymentsRoutes } from './routes/deployments-routes.js';
 import type { TenantSlots } from './tenant-slots.js';
 
 export interface AppDeps {
@@ -57,6 +59,7 @@ export interface AppDeps {
   tenantSettings: TenantSettings;
   downloadLeaseMs: number;
   scheduler: FairScheduler;
+  deployments: Deployments;
   /** Per-tenant bounds in this process: open event streams, waiting requests. */
   streamSlots: TenantSlots;
   waitSlots: TenantSlots;
@@ -85,6 +88,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(jobsRoutes(deps.jobs));
   app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs, streamSlots: deps.streamSlots }));
   app.use(webhooksRoutes(deps));
+  app.use(deploymentsRoutes(deps));
   app.use(adaptersRoutes({ ...deps }));
   app.use(personalizationsRoutes(deps));
   app.use(usageRoutes({ index: deps.adapters.index, tenantSettings: deps.tenantSettings }));

@@ -16,10 +16,19 @@ export const metadataSchema = z
   .record(z.string().min(1).max(64), z.string().max(512))
   .refine((m) => Object.keys(m).length <= 16, 'metadata holds at most 16 keys');
 
+export const WEBHOOK_EVENTS = ['job.started', 'job.progress', 'job.succeeded', 'job.failed', 'job.canceled', 'adapter.deployed', 'adapter.deploy_failed'] as const;
+
 export const webhookSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).max(2048),
-  events: z.array(z.enum(['job.started', 'job.progress', 'job.succeeded', 'job.failed', 'job.canceled'])).min(1).optional(),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
 });
+
+/** One deployment a request asks for up front (done when the adapter exists). */
+export const deployRequestSchema = z.strictObject({
+  target: z.string().min(1).max(64).describe('A deployment target the operator configured (DEPLOY_TARGETS_FILE)'),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/).optional().describe('The name the engine serves it under (default: the adapter id)'),
+});
+export type DeployRequest = z.infer<typeof deployRequestSchema>;
 
 /** Body of `POST /v1/adapters`. */
 export const createAdapterRequestSchema = z.strictObject({
@@ -28,6 +37,7 @@ export const createAdapterRequestSchema = z.strictObject({
   options: adapterOptionsSchema.optional(),
   webhook: webhookSchema.optional(),
   metadata: metadataSchema.optional(),
+  deploy: z.array(deployRequestSchema).min(1).max(8).optional().describe('Deploy the adapter to these targets once it exists (events adapter.deployed / adapter.deploy_failed)'),
 });
 export type CreateAdapterRequest = z.infer<typeof createAdapterRequestSchema>;
 
@@ -79,3 +89,16 @@ export const webhookDeliveryJobSchema = z.strictObject({
   body: z.string().max(MAX_WEBHOOK_BODY_BYTES),
 });
 export type WebhookDeliveryJob = z.infer<typeof webhookDeliveryJobSchema>;
+
+/** `job.data` of the deployments queue. */
+export const deploymentJobSchema = z.strictObject({
+  v: z.literal(1),
+  action: z.enum(['deploy', 'undeploy']),
+  tenant: z.string().min(1).max(64),
+  adapter_id: z.string().regex(/^ad_[0-9a-f]{40}$/),
+  name: deployRequestSchema.shape.name.unwrap(),
+  target: z.string().min(1).max(64),
+  /** The job that asked for it up front (its webhook gets the outcome). */
+  job_id: z.string().regex(/^job_[0-9a-f]{24}$/).optional(),
+});
+export type DeploymentJob = z.infer<typeof deploymentJobSchema>;

@@ -13,6 +13,8 @@ import { AdapterStore } from '../store/adapter-store.js';
 import { JobStore } from '../store/job-store.js';
 import { TenantSettings } from '../tenants/tenant-settings.js';
 import { FairScheduler } from '../scheduling/fair-scheduler.js';
+import { Deployments } from '../deployments/deployments.js';
+import { DeployTargets } from '../deployments/targets.js';
 import { TenantSlots } from '../http/tenant-slots.js';
 import { adapterStoreOptions, jobStoreOptions } from './store-options.js';
 import { RedisKeys } from '../store/redis-keys.js';
@@ -45,7 +47,9 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
   const keys = new RedisKeys(config.queuePrefix);
   const tenantSettings = TenantSettings.fromConfig(config);
   const jobs = new JobStore(jobStoreOptions(config, redis, keys, tenantSettings));
-  const adapters = new AdapterStore(adapterStoreOptions(config, redis, keys));
+  const deployments = new Deployments({ redis, keys, targets: DeployTargets.fromFile(config.deployTargetsFile), attempts: config.deployAttempts, backoffMs: config.deployBackoffMs });
+  // A removed adapter's deployments are unloaded and unpublished.
+  const adapters = new AdapterStore({ ...adapterStoreOptions(config, redis, keys), onRemoved: (tenant, ids) => deployments.removeAll(tenant, ids) });
   const queue = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new JobEvents(redis, keys.events());
   const readiness = { accepting: true };
@@ -55,7 +59,7 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
     deliveryLog: new DeliveryLog(redis, keys, config.jobRetentionSeconds),
     eventsHeartbeatMs: config.eventsHeartbeatMs,
   };
-  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks, tenantSettings, downloadLeaseMs: config.downloadLeaseSeconds * 1000, scheduler: new FairScheduler({ redis, keys, queue, depth: config.schedulerDepth, settings: tenantSettings }), streamSlots: new TenantSlots(config.maxStreamsPerTenant, 'open event streams'), waitSlots: new TenantSlots(config.maxWaitsPerTenant, 'waiting requests (Prefer: wait)') });
+  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks, tenantSettings, downloadLeaseMs: config.downloadLeaseSeconds * 1000, deployments, scheduler: new FairScheduler({ redis, keys, queue, depth: config.schedulerDepth, settings: tenantSettings }), streamSlots: new TenantSlots(config.maxStreamsPerTenant, 'open event streams'), waitSlots: new TenantSlots(config.maxWaitsPerTenant, 'waiting requests (Prefer: wait)') });
   metrics.watchQueue('generate', queue.queue);
   metrics.watchUsage(() => adapters.index.allUsage());
   metrics.watchTenantJobs(() => jobs.tenantJobCounts());
@@ -83,6 +87,7 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
         ['http', () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); setTimeout(() => server.closeAllConnections(), 2000).unref(); })],
         ['events', () => events.close()],
         ['queue', () => queue.close()],
+        ['deployments', () => deployments.close()],
         ['redis', () => redis.quit().catch(() => redis.disconnect())],
       ];
     }),

@@ -52,15 +52,19 @@ export interface AdapterStoreOptions {
   ttlSeconds?: number;
   /** How long the reason of a removal is remembered (default: one day). */
   tombstoneSeconds?: number;
+  /** Told of adapters once their files are gone (their deployments are unloaded). */
+  onRemoved?: (tenant: string, ids: string[]) => Promise<void>;
 }
 
 export class AdapterStore {
   readonly index: AdapterIndex;
   readonly layout: AdapterLayout;
   private readonly verified = new Set<string>();
+  private readonly onRemoved: AdapterStoreOptions['onRemoved'];
 
   constructor(options: AdapterStoreOptions) {
     this.layout = new AdapterLayout(options.dataDir);
+    this.onRemoved = options.onRemoved;
     this.index = new AdapterIndex({
       redis: options.redis,
       keys: options.keys,
@@ -92,6 +96,7 @@ export class AdapterStore {
     if (ids.length === 0) return;
     await Promise.all(ids.filter((id) => ADAPTER_ID_PATTERN.test(id)).map((id) => this.removeDir(tenant, id)));
     await this.index.clearMarkers(tenant, ids);
+    await this.onRemoved?.(tenant, ids);
   }
 
   /** Renames into tmp first, so nobody ever sees a half-deleted adapter directory. */

@@ -37,6 +37,8 @@ export interface CreateJobInput {
   idempotency?: { keyHash: string; bodyHash: string };
   /** About how many bytes the adapter will store (checked against the tenant's quota on a miss). */
   estimatedBytes?: number;
+  /** Deployments to make once the adapter exists (checked by the caller). */
+  deploy?: unknown[];
 }
 
 export type CreateJobResult = (
@@ -70,6 +72,8 @@ export interface FinishOutcome {
   evicted: string[];
   /** True when the adapter could not be stored for lack of quota (its files are to be removed). */
   refused: boolean;
+  /** Deployments the ended jobs asked for up front (`deploy` of POST /v1/adapters). */
+  deploys: { jobId: string; requests: unknown[] }[];
 }
 
 const NEVER_SECONDS = 100 * 365 * 24 * 3600;
@@ -123,6 +127,7 @@ export class JobStore {
     const fields: Record<string, string> = { id: jobId, kind: input.kind, model: input.model, status: 'queued', created_at: now.toISOString() };
     if (Object.keys(input.metadata).length > 0) fields.metadata = JSON.stringify(input.metadata);
     if (input.webhook !== undefined) fields.webhook = JSON.stringify(input.webhook);
+    if (input.deploy?.length) fields.deploy = JSON.stringify(input.deploy);
     const idem = input.idempotency;
     const reply = (await createJob.run(
       this.redis,
@@ -292,7 +297,11 @@ export class JobStore {
         this.quotaBytes(c.tenant),
       );
     }
-    const replies = (await finishComputations.run(this.redis, keys, args)) as [string[], string[], string][];
-    return replies.map(([done, evicted, refused]) => ({ done, evicted, refused: refused === '1' }));
+    const replies = (await finishComputations.run(this.redis, keys, args)) as [string[], string[], string, string[]][];
+    return replies.map(([done, evicted, refused, flat]) => {
+      const deploys: FinishOutcome['deploys'] = [];
+      for (let i = 0; i < (flat?.length ?? 0); i += 2) deploys.push({ jobId: flat[i]!, requests: JSON.parse(flat[i + 1]!) as unknown[] });
+      return { done, evicted, refused: refused === '1', deploys };
+    });
   }
 }

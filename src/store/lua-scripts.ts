@@ -205,7 +205,8 @@ return out
  * ARGV: now, nowMs, channel, tenantsKey, goneTtl, markerMs, fairPrefix, then per computation: jobPrefix,
  * computationId, tenant, outcome ('succeeded'|'failed'), adapterId, adapterRecordJson, errorJson,
  * tenantPrefix, bytes, model, quota.
- * Returns, per computation, {ended job ids, evicted ids, '1' when refused for lack of storage}.
+ * Returns, per computation, {ended job ids, evicted ids, '1' when refused for lack of storage,
+ * the deployments its succeeded jobs asked for: job id, deploy JSON, …}.
  */
 export const FINISH_COMPUTATIONS = `${PUBLISH}${ADAPTER_LUA}${FAIR_RELEASE_LUA}
 local now, nowMs, channel, tenantsKey, goneTtl, markerMs, fp = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
@@ -215,7 +216,7 @@ for c = 0, (#KEYS - 1) / 4 - 1 do
   local a = 8 + 11 * c
   local prefix, comp, tenant, outcome, adapterId, record, err = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   local tp, bytes, model, quota = ARGV[a + 7], tonumber(ARGV[a + 8]), ARGV[a + 9], tonumber(ARGV[a + 10])
-  local evicted, refused = {}, '0'
+  local evicted, refused, deploys = {}, '0', {}
   if outcome == 'succeeded' and redis.call('EXISTS', adapterKey) == 0 then
     local plan = {}
     if quota > 0 then plan = plan_eviction(tp, bytes, quota, nowMs) end
@@ -239,6 +240,8 @@ for c = 0, (#KEYS - 1) / 4 - 1 do
       if st == 'queued' then redis.call('HSET', k, 'started_at', now) end
       if outcome == 'succeeded' then
         redis.call('HSET', k, 'status', 'succeeded', 'adapter_id', adapterId, 'progress', '1', 'finished_at', now)
+        local deploy = redis.call('HGET', k, 'deploy')
+        if deploy then deploys[#deploys + 1] = id; deploys[#deploys + 1] = deploy end
       else
         redis.call('HSET', k, 'status', 'failed', 'error', err, 'finished_at', now)
       end
@@ -249,7 +252,7 @@ for c = 0, (#KEYS - 1) / 4 - 1 do
   redis.call('DEL', waiters)
   if redis.call('GET', compKey) == comp then redis.call('DEL', compKey) end
   fair_release(fp, tenant, comp)
-  out[c + 1] = {done, evicted, refused}
+  out[c + 1] = {done, evicted, refused, deploys}
 end
 return out
 `;

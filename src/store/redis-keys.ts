@@ -64,6 +64,14 @@ export class RedisKeys {
   tenants(): string {
     return `${this.prefix}:tenants`;
   }
+  /** An adapter's deployments (hash: name → deployment JSON). */
+  deployments(tenant: string, adapterId: string): string {
+    return `${this.t(tenant)}:deploy:${adapterId}`;
+  }
+  /** Who holds each name on a deployment target (hash: name → "<tenant> <adapter id>"). */
+  deployNames(target: string): string {
+    return `${this.prefix}:deploy-names:${target}`;
+  }
   /** Prefix of the fair scheduler's keys (src/scheduling/fair-scripts.ts lists them). */
   fairPrefix(): string {
     return `${this.prefix}:fair:`;

@@ -35,7 +35,8 @@ export function deliveryFromOutbox(streamId: string, fields: Record<string, stri
   // The stream id's first part is the time Redis took the entry: the event's time.
   const timestamp = new Date(Number(streamId.split('-')[0])).toISOString();
   const view = jobView(record);
-  let body = JSON.stringify({ type, timestamp, data: view });
+  // A deployment's outcome (fields.d) carries the Deployment; a job event, the Job.
+  let body = fields.d ? JSON.stringify({ type, timestamp, data: { ...(JSON.parse(fields.d) as object), job_id: view.id } }) : JSON.stringify({ type, timestamp, data: view });
   if (Buffer.byteLength(body) > MAX_WEBHOOK_BODY_BYTES) {
     // Only metadata can grow this large (16 keys of up to 512 characters); GET data.urls.self has it.
     body = JSON.stringify({ type, timestamp, data: { ...view, metadata: {} }, metadata_omitted: true });

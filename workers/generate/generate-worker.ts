@@ -9,8 +9,8 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { closeOnce } from '../../src/main/cleanup.js';
 import type { Config } from '../../src/config/config.js';
 import type { Logger } from '../../src/logging/logger.js';
-import { generateJobSchema, type GenerateJob } from '../../src/jobs/payloads.js';
-import { GENERATE_QUEUE } from '../../src/jobs/queue-names.js';
+import { deployRequestSchema, generateJobSchema, type GenerateJob } from '../../src/jobs/payloads.js';
+import { DEPLOYMENTS_QUEUE, GENERATE_QUEUE } from '../../src/jobs/queue-names.js';
 import { InferencePool } from '../../src/inference/inference-pool.js';
 import { Batcher } from '../../src/inference/batcher.js';
 import type { ModelRegistry } from '../../src/models/model-registry.js';
@@ -24,8 +24,11 @@ import { adapterStoreOptions, jobStoreOptions } from '../../src/main/store-optio
 import { TenantSettings } from '../../src/tenants/tenant-settings.js';
 import { Sweeper } from '../../src/lifecycle/sweeper.js';
 import { Dispatcher } from '../../src/scheduling/dispatcher.js';
+import { Deployments } from '../../src/deployments/deployments.js';
+import { DeployTargets } from '../../src/deployments/targets.js';
+import { runDeploymentJob } from '../../src/deployments/deploy-runner.js';
 import { GenerateQueue } from '../../src/jobs/generate-queue.js';
-import { JobStore } from '../../src/store/job-store.js';
+import { JobStore, type FinishOutcome } from '../../src/store/job-store.js';
 import { RedisKeys } from '../../src/store/redis-keys.js';
 import { createWorkerRedis } from '../../src/main/redis-client.js';
 import { Metrics } from '../../src/observability/metrics.js';
@@ -63,6 +66,7 @@ interface Deps {
   pool: InferencePool;
   batcher: Batcher;
   budget: ByteBudget;
+  deployments: Deployments;
   log: Logger;
   metrics: Metrics;
 }
@@ -70,6 +74,23 @@ interface Deps {
 async function fail(deps: Deps, data: GenerateJob, code: string, message: string): Promise<void> {
   deps.metrics.jobsFinished.inc({ model: data.model, status: 'failed' });
   await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'failed', error: { code, message } });
+}
+
+/** The deployments jobs asked for up front, now that their adapter exists (checked at request time). */
+async function startDeployments(deps: Deps, tenant: string, record: AdapterRecord, asked: FinishOutcome['deploys'], log: Logger): Promise<void> {
+  if (asked.length === 0) return;
+  const arch = deps.registry.get(record.model)?.manifest.base_model.arch;
+  for (const { jobId, requests } of asked) {
+    for (const raw of requests) {
+      const req = deployRequestSchema.safeParse(raw);
+      if (!req.success) continue;
+      try {
+        await deps.deployments.create(tenant, { id: record.id, format: record.format, r: record.r, arch }, req.data, jobId);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, target: req.data.target, jobId }, 'could not start a deployment the job asked for');
+      }
+    }
+  }
 }
 
 export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapter_id: string; skipped?: boolean; batch_size?: number }> {
@@ -143,6 +164,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
     // regeneration of those ids until their files are gone).
     await deps.adapters.removeFiles(data.tenant, finished.refused ? [...finished.evicted, data.adapter_id] : finished.evicted);
     deps.metrics.adaptersEvicted.inc(finished.evicted.length);
+    if (!finished.refused) await startDeployments(deps, data.tenant, record, finished.deploys, log);
     deps.metrics.jobsFinished.inc({ model: data.model, status: finished.refused ? 'failed' : 'succeeded' });
     log.info({ jobs: finished.done, evicted: finished.evicted.length, refused: finished.refused, batchSize, ...timings }, 'adapter written');
     return { adapter_id: data.adapter_id, batch_size: batchSize };
@@ -193,7 +215,8 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
   log.info({ providers: pool.providers, threads: config.inferenceThreads }, 'inference pool ready');
   const redis = createWorkerRedis(config.redisUrl);
   const keys = new RedisKeys(config.queuePrefix);
-  const adapters = new AdapterStore(adapterStoreOptions(config, redis, keys));
+  const deployments = new Deployments({ redis, keys, targets: DeployTargets.fromFile(config.deployTargetsFile), attempts: config.deployAttempts, backoffMs: config.deployBackoffMs });
+  const adapters = new AdapterStore({ ...adapterStoreOptions(config, redis, keys), onRemoved: (tenant, ids) => deployments.removeAll(tenant, ids) });
   const tenantSettings = TenantSettings.fromConfig(config);
   const deps: Deps = {
     config,
@@ -211,6 +234,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
       },
     }),
     budget: new ByteBudget(config.adapterBytesInFlight),
+    deployments,
     log,
     metrics,
   };
@@ -226,6 +250,11 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     maxStalledCount: 2,
   });
   worker.on('error', (err) => log.warn({ err }, 'worker error'));
+  // Deployments to serving engines (publish + load; unload + unpublish), retried while an engine is down.
+  const deployWorker = new Worker(DEPLOYMENTS_QUEUE, (job) => runDeploymentJob({ deployments, adapters, redis, keys, log: log.child({ component: 'deployments' }) }, job), {
+    connection: redis, prefix: config.queuePrefix, concurrency: 4, lockDuration: config.workerLockMs, stalledInterval: config.stalledIntervalMs,
+  });
+  deployWorker.on('error', (err) => log.warn({ err }, 'deploy worker error'));
   // Moves computations waiting for their tenant's turn into the queue as room frees up.
   const producer = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const dispatcher = new Dispatcher({ redis, keys, queue: producer, depth: config.schedulerDepth, settings: tenantSettings, log: log.child({ component: 'dispatcher' }) });
@@ -242,6 +271,10 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     close: closeOnce(log, () => [
     ['sweeper', () => sweeper.close()],
     ['dispatcher', () => dispatcher.close()],
+    ['deployments', async () => {
+      await deployWorker.close();
+      await deployments.close();
+    }],
     // Waits for running jobs; main() bounds the whole shutdown with a timer.
     ['worker', () => worker.close()],
     ['batcher', async () => deps.batcher.close()],

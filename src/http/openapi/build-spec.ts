@@ -5,11 +5,11 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from '../../validation/zod.js';
-import { createAdapterRequestSchema } from '../../jobs/payloads.js';
+import { createAdapterRequestSchema, deployRequestSchema } from '../../jobs/payloads.js';
 import { adaptersListQuery, archiveQuery, updateAdapterSchema } from '../routes/adapters-routes.js';
 import { jobsListQuery } from '../routes/jobs-routes.js';
 import { createPersonalizationJsonSchema, personalizationFieldsSchema } from '../../usecases/create-personalization-job/create-personalization-job.js';
-import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, usageSchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
+import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, usageSchema, deploymentSchema, deployEventSchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
 
 type Status = 400 | 401 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 503 | 507;
 const ERROR_TEXT: Record<Status, string> = {
@@ -116,6 +116,16 @@ export function buildSpec(): object {
     responses: { 200: json(Adapter, 'The adapter.'), ...errors(400, 404, 410, 415) },
   });
   r.registerPath({ method: 'delete', path: '/v1/adapters/{id}', summary: 'Delete an adapter and its files', security, request: { params: adapterId }, responses: { 204: { description: 'Deleted.' }, ...errors(404, 410) } });
+  const Deployment = r.register('Deployment', deploymentSchema);
+  const deploymentName = z.object({ id: z.string().describe('Adapter id (ad_…)'), name: z.string().describe('The deployment name') });
+  r.registerPath({
+    method: 'post', path: '/v1/adapters/{id}/deployments', summary: 'Deploy an adapter to a serving engine (vLLM, SGLang, a vLLM resolver directory)', security,
+    description: 'Publishes the adapter where the target engine reads it (atomically, hard-linked) and calls its runtime loading API; retried with backoff while the engine is down. 202: follow the status with GET. 404: no such target for this tenant; 409: another adapter holds the name there; 422: the engine could not load it (format, rank over the target\'s max_lora_rank, another architecture).',
+    request: { params: adapterId, body: { required: true, content: { 'application/json': { schema: r.register('DeployRequest', deployRequestSchema) } } } },
+    responses: { 202: json(Deployment, 'Queued (status pending).'), ...errors(400, 404, 409, 410, 415, 422) },
+  });
+  r.registerPath({ method: 'get', path: '/v1/adapters/{id}/deployments', summary: "An adapter's deployments", security, request: { params: adapterId }, responses: { 200: json(listOf(Deployment), 'The deployments.'), ...errors(404, 410) } });
+  r.registerPath({ method: 'delete', path: '/v1/adapters/{id}/deployments/{name}', summary: 'Unload and unpublish a deployment', security, request: { params: deploymentName }, responses: { 202: json(Deployment, 'Queued (status unloading); the record goes once the engine has unloaded it.'), ...errors(404) } });
   r.registerPath({ method: 'get', path: '/v1/usage', summary: "The tenant's adapter storage: stored and pinned bytes, count, quota", security, responses: { 200: json(usageSchema, 'The usage.'), ...errors() } });
   const fileHeaders = {
     ...requestId,
@@ -157,11 +167,11 @@ export function buildSpec(): object {
     'webhook-timestamp': z.string().describe('Unix seconds of this attempt'),
     'webhook-signature': z.string().describe('`v1,<base64 HMAC-SHA256 of id.timestamp.body>`; two, space-separated, for 24 h after a rotation'),
   });
-  for (const event of ['job.succeeded', 'job.failed', 'job.canceled', 'job.started', 'job.progress']) {
+  for (const event of ['job.succeeded', 'job.failed', 'job.canceled', 'job.started', 'job.progress', 'adapter.deployed', 'adapter.deploy_failed']) {
     r.registerWebhook({
       method: 'post', path: event, summary: `${event} delivery (Standard Webhooks 1.0)`,
       description: 'POSTed to the webhook URL of the request. 2xx within 15 s succeeds; otherwise retried on the Standard Webhooks schedule (Retry-After honoured); 410 stops deliveries to that URL.',
-      request: { headers: webhookHeaders, body: { content: { 'application/json': { schema: webhookEventSchema } } } },
+      request: { headers: webhookHeaders, body: { content: { 'application/json': { schema: event.startsWith('adapter.') ? deployEventSchema : webhookEventSchema } } } },
       responses: { 200: { description: 'Any 2xx acknowledges the delivery.' }, 410: { description: 'Gone: no more deliveries to this URL.' } },
     });
   }

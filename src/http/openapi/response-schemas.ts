@@ -115,3 +115,23 @@ export const webhookEventSchema = z.object({
   timestamp: iso,
   data: jobSchema,
 });
+
+export const deploymentSchema = z.object({
+  object: z.literal('deployment'),
+  adapter_id: z.string(),
+  target: z.string().describe('The operator-configured target (DEPLOY_TARGETS_FILE)'),
+  kind: z.enum(['vllm', 'sglang', 'vllm-resolver']),
+  name: z.string().describe('The name the engine serves the adapter under'),
+  status: z.enum(['pending', 'loaded', 'failed', 'unloading']),
+  lora_path: z.string().describe('The directory the engine reads'),
+  error: z.string().nullable().describe("The engine's answer (or ours) when a try failed"),
+  attempts: z.number().int(),
+  created_at: iso,
+  updated_at: iso,
+}).openapi('Deployment');
+
+export const deployEventSchema = z.object({
+  type: z.enum(['adapter.deployed', 'adapter.deploy_failed']),
+  timestamp: iso,
+  data: deploymentSchema.extend({ job_id: z.string().describe('The job whose request asked for the deployment') }),
+});

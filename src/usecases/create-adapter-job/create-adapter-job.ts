@@ -73,6 +73,7 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
     condition: { kind: 'text', input },
     metadata: req.metadata ?? {},
     webhook: req.webhook,
+    deploy: req.deploy,
     idempotency: cmd.idempotencyKey ? { key: cmd.idempotencyKey, body: cmd.body } : undefined,
     waitSeconds: cmd.waitSeconds,
     signal: cmd.signal,

@@ -9,6 +9,8 @@ import type { AdapterFormat, Manifest } from '../../models/manifest-schema.js';
 import { DTYPE_BYTES, type Dtype } from '../../adapters/dtype.js';
 import { rowFloat32Bytes } from '../../adapters/assemble.js';
 import type { FairScheduler } from '../../scheduling/fair-scheduler.js';
+import type { Deployments } from '../../deployments/deployments.js';
+import type { DeployRequest } from '../../jobs/payloads.js';
 import type { JobEvents } from '../../jobs/job-events.js';
 import { adapterKey, canonicalJson, sha256Hex } from '../../store/canonical-hash.js';
 import type { JobStore } from '../../store/job-store.js';
@@ -32,6 +34,7 @@ export function resolveOptions(manifest: Manifest, requested: { dtype?: Dtype; f
 export interface SubmitDeps {
   jobs: JobStore;
   scheduler: FairScheduler;
+  deployments: Deployments;
   events: JobEvents;
   webhookGuard: WebhookUrlGuard;
 }
@@ -73,6 +76,8 @@ export interface SubmitCommand {
   webhook?: Webhook;
   /** The client's key and the body it came with (hashed canonically). */
   idempotency?: { key: string; body: unknown };
+  /** Deployments to make once the adapter exists (checked here, before anything is stored). */
+  deploy?: DeployRequest[];
   /** Image jobs never linger in BullMQ after failing: their payload holds the subject's pixels. */
   removeOnFail?: boolean;
   waitSeconds?: number;
@@ -91,6 +96,8 @@ export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Pr
   const { manifest, options, tenant } = cmd;
   const webhook = await checkWebhook(deps.webhookGuard, cmd.webhook, ['webhook', 'url']);
   const adapterId = `ad_${adapterKey({ tenant, modelId: manifest.id, modelSha256: manifest.sha256, input: cmd.hashInput, options })}`;
+  const deployable = { id: adapterId, format: options.format, r: manifest.lora.r, arch: manifest.base_model.arch };
+  for (const d of cmd.deploy ?? []) deps.deployments.check(tenant, deployable, d);
   const payload = (computation: string): GenerateJob => ({
     v: 1,
     tenant,
@@ -111,7 +118,10 @@ export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Pr
     webhook,
     idempotency: cmd.idempotency ? { keyHash: sha256Hex(cmd.idempotency.key), bodyHash: sha256Hex(canonicalJson(cmd.idempotency.body)) } : undefined,
     estimatedBytes: (rowFloat32Bytes(manifest) / 4) * DTYPE_BYTES[options.dtype],
+    deploy: cmd.deploy,
   });
+  // A cache hit: the adapter exists, so its deployments start now (a computation's start when it ends).
+  if (created.outcome === 'cached') for (const d of cmd.deploy ?? []) await deps.deployments.create(tenant, deployable, d, created.jobId);
   if (created.outcome === 'queued') {
     // Every joiner submits again (a no-op when the computation is known), so a producer that died
     // between creating the computation and enqueueing it is repaired by the next identical request.

@@ -1,0 +1,77 @@
+/**
+ * Publishes an adapter where an engine reads it: `<target path>/<name>/`, whole or not at all.
+ * The files are hard-linked from the store (copied where the filesystem cannot link, with
+ * copy-on-write where it can), adapter_config.json is rewritten to name the served model, all
+ * in a hidden directory that is renamed into place — an engine polling the directory never
+ * sees a half-written adapter.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsc, promises as fs } from 'node:fs';
+import path from 'node:path';
+
+export interface PublishInput {
+  /** Absolute paths of the adapter's files in the store, by file name. */
+  files: Record<string, string>;
+  /** The directory the engine reads (the target's path). */
+  root: string;
+  /** The adapter's name there. */
+  name: string;
+  /** Replaces adapter_config.json's base_model_name_or_path. */
+  baseModel: string;
+}
+
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await fs.link(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+    await fs.copyFile(from, to, fsc.COPYFILE_FICLONE);
+  }
+}
+
+/** The published directory. */
+export function publishedDir(root: string, name: string): string {
+  const dir = path.join(root, name);
+  if (path.dirname(dir) !== path.resolve(root)) throw new TypeError('invalid deployment name');
+  return dir;
+}
+
+/** Publishes (replacing an earlier publication of the same name); returns the directory. */
+export async function publish(input: PublishInput): Promise<string> {
+  const final = publishedDir(input.root, input.name);
+  await fs.mkdir(input.root, { recursive: true });
+  const tmp = path.join(input.root, `.${input.name}.${randomBytes(6).toString('hex')}.tmp`);
+  await fs.mkdir(tmp);
+  try {
+    for (const [name, from] of Object.entries(input.files)) {
+      if (name === 'adapter_config.json') {
+        const config = JSON.parse(await fs.readFile(from, 'utf8')) as Record<string, unknown>;
+        config.base_model_name_or_path = input.baseModel;
+        await fs.writeFile(path.join(tmp, name), JSON.stringify(config, null, 2) + '\n');
+      } else {
+        await linkOrCopy(from, path.join(tmp, name));
+      }
+    }
+    // Out of the way first: rename cannot replace a non-empty directory.
+    await unpublish(input.root, input.name);
+    await fs.rename(tmp, final);
+    return final;
+  } catch (err) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Removes a publication (renamed aside first, so it disappears at once). */
+export async function unpublish(root: string, name: string): Promise<void> {
+  const dir = publishedDir(root, name);
+  const aside = path.join(root, `.${name}.${randomBytes(6).toString('hex')}.gone`);
+  try {
+    await fs.rename(dir, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await fs.rm(aside, { recursive: true, force: true });
+}
