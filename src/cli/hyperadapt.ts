@@ -8,6 +8,7 @@
  *   hyperadapt jobs get ID
  *   hyperadapt adapters get|pin|unpin|delete ID
  *   hyperadapt usage
+ *   hyperadapt deploy ID --target T [--name N]      hyperadapt deployments ID
  *
  * Server: --url or HYPERADAPT_URL (default http://127.0.0.1:8080); key: --api-key or
  * HYPERADAPT_API_KEY. Exits non-zero with the server's error message when anything fails.
@@ -26,6 +27,8 @@ const USAGE = `usage:
   hyperadapt jobs get ID
   hyperadapt adapters get|pin|unpin|delete ID
   hyperadapt usage
+  hyperadapt deploy ID --target T [--name N]   (waits until loaded or failed)
+  hyperadapt deployments ID
 options: --url URL  --api-key KEY`;
 
 const { values, positionals } = parseArgs({
@@ -39,6 +42,8 @@ const { values, positionals } = parseArgs({
     dtype: { type: 'string' },
     images: { type: 'string', multiple: true },
     out: { type: 'string' },
+    target: { type: 'string' },
+    name: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -111,6 +116,17 @@ async function main(): Promise<void> {
       const adapter = sub === 'get' ? await client.getAdapter(arg) : await client.setPinned(arg, sub === 'pin');
       process.stdout.write(`${JSON.stringify(adapter, null, 2)}\n`);
     }
+  } else if (command === 'deploy' && sub) {
+    if (!values.target) fail(`deploy needs --target\n${USAGE}`, 2);
+    let d = await client.deploy(sub, values.target, values.name);
+    for (const deadline = Date.now() + 120_000; d.status === 'pending' && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      d = (await client.listDeployments(sub)).data.find((x) => x.name === d.name) ?? d;
+    }
+    if (d.status !== 'loaded') fail(`deployment ${d.name} to ${d.target} is ${d.status}${d.error ? `: ${d.error}` : ''}`);
+    process.stdout.write(`${sub} loaded on ${d.target} as ${d.name} (${d.lora_path})\n`);
+  } else if (command === 'deployments' && sub) {
+    for (const d of (await client.listDeployments(sub)).data) process.stdout.write(`${d.target.padEnd(20)} ${d.name.padEnd(48)} ${d.status}${d.error ? `  ${d.error}` : ''}\n`);
   } else if (command === 'usage') {
     const u = await client.usage();
     const quota = u.quota_bytes === null ? 'unlimited' : `${u.quota_bytes} bytes`;

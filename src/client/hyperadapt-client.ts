@@ -7,8 +7,9 @@ import type { JobView } from '../store/job-view.js';
 import type { AdapterView } from '../store/adapter-store.js';
 import type { ModelView } from '../models/model-view.js';
 import type { UsageView } from '../store/usage-view.js';
+import type { DeploymentView } from '../deployments/deployments.js';
 
-export type { JobView, AdapterView, ModelView, UsageView };
+export type { JobView, AdapterView, ModelView, UsageView, DeploymentView };
 
 export class HyperadaptApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
@@ -128,6 +129,19 @@ export class HyperadaptClient {
   /** Pins (never expires, never evicted) or unpins an adapter. */
   async setPinned(id: string, pinned: boolean): Promise<AdapterView> {
     return (await this.request<AdapterView>('PATCH', `/v1/adapters/${encodeURIComponent(id)}`, { pinned })).body;
+  }
+
+  /** Deploys an adapter to an operator-configured serving engine (202: follow its status). */
+  async deploy(id: string, target: string, name?: string): Promise<DeploymentView> {
+    return (await this.request<DeploymentView>('POST', `/v1/adapters/${encodeURIComponent(id)}/deployments`, { target, ...(name ? { name } : {}) })).body;
+  }
+
+  async listDeployments(id: string): Promise<ListPage<DeploymentView>> {
+    return (await this.request<ListPage<DeploymentView>>('GET', `/v1/adapters/${encodeURIComponent(id)}/deployments`)).body;
+  }
+
+  async undeploy(id: string, name: string): Promise<DeploymentView> {
+    return (await this.request<DeploymentView>('DELETE', `/v1/adapters/${encodeURIComponent(id)}/deployments/${encodeURIComponent(name)}`)).body;
   }
 
   /** The tenant's stored and pinned bytes, adapter count and quota. */
