@@ -11,14 +11,13 @@
  */
 import { createReadStream } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
+
+/** An entry's bytes: a file path (read in 1 MiB chunks), or a stream opener (an object store). */
+export type ArchiveSource = { path: string } | { open: () => Promise<Readable> };
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 
-export interface ArchiveEntry {
-  name: string;
-  path: string;
-  bytes: number;
-}
+export type ArchiveEntry = { name: string; bytes: number } & ArchiveSource;
 
 const BLOCK = 512;
 const CHUNK = 1024 * 1024;
@@ -72,7 +71,8 @@ async function* tarStream(dirName: string, entries: ArchiveEntry[], mtime: Date)
   for (const e of entries) {
     yield ustarHeader(`${dirName}/${e.name}`, e.bytes, mtime, 'file');
     let sent = 0;
-    for await (const chunk of createReadStream(e.path, { highWaterMark: CHUNK })) {
+    const body = 'path' in e ? createReadStream(e.path, { highWaterMark: CHUNK }) : await e.open();
+    for await (const chunk of body) {
       sent += (chunk as Buffer).length;
       yield chunk as Buffer;
     }

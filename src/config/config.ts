@@ -39,6 +39,15 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
     .default('hyperadapt'),
   DATA_DIR: z.string().min(1).default('./data'),
+  /** Where adapters are stored: unset = the filesystem under DATA_DIR; s3://bucket/prefix = S3. */
+  STORE_URL: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9!_.*'()\/-]*)?$/, 'must be s3://bucket[/prefix]').optional(),
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** `presigned`: file downloads answer 302 to a short-lived presigned S3 URL instead of streaming. */
+  DOWNLOAD_REDIRECT: z.enum(['none', 'presigned']).default('none'),
   /** fsync adapter files and directories before indexing them (crash durability; costs ms). */
   STORE_FSYNC: bool.default(true),
   MODELS_DIR: z.string().min(1).default('./models'),
@@ -136,6 +145,20 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Where adapters live (plain data: it is also handed to the writer threads). */
+export type StoreConfig =
+  | { kind: 'fs' }
+  | { kind: 's3'; bucket: string; prefix: string; endpoint?: string; region: string; forcePathStyle: boolean; accessKeyId?: string; secretAccessKey?: string };
+
+function storeConfig(e: Env): StoreConfig {
+  if (!e.STORE_URL) return { kind: 'fs' };
+  const rest = e.STORE_URL.slice('s3://'.length);
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '');
+  return { kind: 's3', bucket, prefix, endpoint: e.S3_ENDPOINT, region: e.S3_REGION, forcePathStyle: e.S3_FORCE_PATH_STYLE, accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY };
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -144,6 +167,8 @@ export interface Config {
   queuePrefix: string;
   dataDir: string;
   storeFsync: boolean;
+  store: StoreConfig;
+  downloadRedirect: 'none' | 'presigned';
   modelsDirs: string[];
   defaultModel: string;
   executionProviders: string[];
@@ -231,6 +256,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: e.QUEUE_PREFIX,
     dataDir: path.resolve(e.DATA_DIR),
     storeFsync: e.STORE_FSYNC,
+    store: storeConfig(e),
+    downloadRedirect: e.DOWNLOAD_REDIRECT,
     modelsDirs: [path.resolve(e.MODELS_DIR), ...list(e.EXTRA_MODELS_DIRS).map((d) => path.resolve(d))],
     defaultModel: e.DEFAULT_MODEL,
     executionProviders: e.EXECUTION_PROVIDERS,

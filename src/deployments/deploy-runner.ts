@@ -54,7 +54,8 @@ async function deploy(deps: DeployRunnerDeps, data: DeploymentJob, target: Deplo
   }
   await deps.deployments.update(tenant, id, name, { attempts: attempt });
   try {
-    const files = Object.fromEntries(found.entry.record.files.map((f) => [f.name, deps.adapters.filePath(tenant, id, f.name)]));
+    const blobs = deps.adapters.blobs;
+    const files = Object.fromEntries(found.entry.record.files.map((f) => [f.name, blobs.localPath ? { path: blobs.localPath(tenant, id, f.name) } : { open: () => blobs.open(tenant, id, f.name) }]));
     const dir = await publish({ files, root: target.path, name, baseModel: target.served_model });
     const problems = await peftProblems(dir, { maxRank: target.max_lora_rank, baseModel: target.served_model });
     if (problems.length > 0) {

@@ -1,17 +1,28 @@
 /**
  * Publishes an adapter where an engine reads it: `<target path>/<name>/`, whole or not at all.
- * The files are hard-linked from the store (copied where the filesystem cannot link, with
- * copy-on-write where it can), adapter_config.json is rewritten to name the served model, all
+ * The files are hard-linked from the filesystem store (copied where the filesystem cannot link,
+ * with copy-on-write where it can; streamed down from an object store), adapter_config.json is rewritten to name the served model, all
  * in a hidden directory that is renamed into place — an engine polling the directory never
  * sees a half-written adapter.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, promises as fs } from 'node:fs';
+import { constants as fsc, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+async function text_(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A file to publish: on this filesystem (hard-linked), or a stream (an object store: copied). */
+export type PublishSource = { path: string } | { open: () => Promise<Readable> };
 
 export interface PublishInput {
-  /** Absolute paths of the adapter's files in the store, by file name. */
-  files: Record<string, string>;
+  /** The adapter's files, by name. */
+  files: Record<string, PublishSource>;
   /** The directory the engine reads (the target's path). */
   root: string;
   /** The adapter's name there. */
@@ -45,12 +56,16 @@ export async function publish(input: PublishInput): Promise<string> {
   await fs.mkdir(tmp);
   try {
     for (const [name, from] of Object.entries(input.files)) {
+      const to = path.join(tmp, name);
       if (name === 'adapter_config.json') {
-        const config = JSON.parse(await fs.readFile(from, 'utf8')) as Record<string, unknown>;
+        const text = 'path' in from ? await fs.readFile(from.path, 'utf8') : await text_(await from.open());
+        const config = JSON.parse(text) as Record<string, unknown>;
         config.base_model_name_or_path = input.baseModel;
-        await fs.writeFile(path.join(tmp, name), JSON.stringify(config, null, 2) + '\n');
+        await fs.writeFile(to, JSON.stringify(config, null, 2) + '\n');
+      } else if ('path' in from) {
+        await linkOrCopy(from.path, to);
       } else {
-        await linkOrCopy(from, path.join(tmp, name));
+        await pipeline(await from.open(), createWriteStream(to));
       }
     }
     // Out of the way first: rename cannot replace a non-empty directory.

@@ -42,6 +42,7 @@ export function openScratchPool(models: LoadedModel[], log: Logger, options: { i
       intraOpThreads: options.intraOpThreads ?? 1,
       dataDir,
       fsync: false,
+      store: { kind: 'fs' },
       bufferCacheBytes: 512 * 1024 * 1024,
     },
   });

@@ -58,6 +58,7 @@ export interface AppDeps {
   eventsHeartbeatMs: number;
   tenantSettings: TenantSettings;
   downloadLeaseMs: number;
+  downloadRedirect: 'none' | 'presigned';
   scheduler: FairScheduler;
   deployments: Deployments;
   /** Per-tenant bounds in this process: open event streams, waiting requests. */

@@ -35,7 +35,7 @@ interface OpenModel {
 const port = parentPort!;
 const init = workerData as ThreadInit;
 const models = new Map<string, OpenModel>();
-const writer = new WriterClient({ dataDir: init.dataDir, fsync: init.fsync, manifests: Object.fromEntries(init.models.map((m) => [m.id, m.manifest])) });
+const writer = new WriterClient({ dataDir: init.dataDir, fsync: init.fsync, store: init.store, manifests: Object.fromEntries(init.models.map((m) => [m.id, m.manifest])) });
 const buffers = new BufferCache(init.bufferCacheBytes);
 
 /**

@@ -2,6 +2,7 @@
 import type { Manifest } from '../models/manifest-schema.js';
 import type { ResolvedOptions } from '../jobs/payloads.js';
 import type { WrittenFile } from '../store/adapter-file-writer.js';
+import type { StoreConfig } from '../config/config.js';
 
 export interface ThreadModel {
   id: string;
@@ -19,6 +20,7 @@ export interface ThreadInit {
   /** The filesystem store the threads write adapters into. */
   dataDir: string;
   fsync: boolean;
+  store: StoreConfig;
   /** Output buffers a thread keeps for reuse (bytes); 0 = none. */
   bufferCacheBytes: number;
 }

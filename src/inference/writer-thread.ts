@@ -8,6 +8,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AdapterFileWriter } from '../store/adapter-file-writer.js';
+import { S3AdapterWriter } from '../blobs/s3-adapter-writer.js';
+import type { StoreConfig } from '../config/config.js';
 import type { RawOutputs } from '../adapters/assemble.js';
 import type { Manifest } from '../models/manifest-schema.js';
 import { assembleBatch, type DtypeGroup } from './assemble-batch.js';
@@ -16,6 +18,8 @@ import type { ItemResult } from './thread-protocol.js';
 export interface WriterInit {
   dataDir: string;
   fsync: boolean;
+  /** Where adapters go: the filesystem under dataDir, or S3. */
+  store: StoreConfig;
   manifests: Record<string, Manifest>;
 }
 
@@ -38,7 +42,7 @@ export interface WriteReply {
 
 const port = parentPort!;
 const init = workerData as WriterInit;
-const writer = new AdapterFileWriter({ dataDir: init.dataDir, fsync: init.fsync });
+const writer = init.store.kind === 's3' ? new S3AdapterWriter(init.store) : new AdapterFileWriter({ dataDir: init.dataDir, fsync: init.fsync });
 
 async function handle(req: WriteRequest): Promise<Omit<WriteReply, 'id' | 'buffers'>> {
   const t0 = performance.now();

@@ -3,19 +3,17 @@
  * lock), every GC_INTERVAL_SECONDS; each run is bounded by GC_BATCH and resumes where the last
  * one stopped. It
  * - removes expired adapters (index first, then files; pinned and leased ones are passed by);
- * - removes adapter directories no index entry and no computation points to, once older than
- *   the grace period (crash leftovers, refused writes), hidden temp files likewise, and
- *   interrupted deletions in DATA_DIR/tmp;
+ * - removes stored adapters (directories, or object prefixes) no index entry and no computation
+ *   points to, once older than the grace period (crash leftovers, refused writes), and what
+ *   interrupted writes left (temp files and trash; incomplete multipart uploads in S3);
  * - repairs the index: entries whose files are gone are removed (the same request regenerates
  *   them), entries from before the lifecycle are brought into its accounting;
  * - trims the job status indexes by age.
  */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ADAPTER_ID_PATTERN, TENANT_PATTERN } from '../store/adapter-layout.js';
+import { TENANT_PATTERN } from '../store/adapter-layout.js';
 import { REMOVAL_MARKER_MS, CLAIM_ORPHANS } from '../store/adapter-scripts.js';
 import type { AdapterRecord } from '../store/adapter-index.js';
 import type { AdapterStore } from '../store/adapter-store.js';
@@ -25,7 +23,6 @@ import type { RedisKeys } from '../store/redis-keys.js';
 import { RedisLock } from './redis-lock.js';
 
 const claimOrphans = new LuaScript(CLAIM_ORPHANS);
-const TEMP_FILE = /^\..+\.[0-9a-f]{12}\.tmp$/;
 
 export interface SweeperOptions {
   redis: Redis;
@@ -95,9 +92,8 @@ export class Sweeper {
     const report: SweepReport = { expired: 0, orphanDirs: 0, tempFiles: 0, trash: 0, lost: 0, backfilled: 0 };
     const tenants = (await this.o.redis.smembers(this.o.keys.tenants())).filter((t) => TENANT_PATTERN.test(t)).sort();
     report.expired = await this.expire(tenants);
-    await this.scanDirectories(report);
+    await this.scanStored(report);
     await this.walkIndex(tenants, report);
-    report.trash = await this.emptyTrash();
     await this.trimJobIndexes(tenants);
     const m = this.o.metrics;
     if (m) {
@@ -124,18 +120,16 @@ export class Sweeper {
     return removed;
   }
 
-  /** The next `batch` adapter directories on disk, in (tenant, id) order from the cursor. */
-  private async nextDirectories(): Promise<{ tenant: string; id: string }[]> {
-    const root = path.join(this.o.store.layout.dataDir, 'tenants');
+  /** The next `batch` stored adapters (directories, or object prefixes), in (tenant, id) order from the cursor. */
+  private async nextStored(): Promise<{ tenant: string; id: string; mtimeMs: number }[]> {
+    const blobs = this.o.store.blobs;
     const cursor = (await this.o.redis.hget(this.o.keys.gcCursor(), 'dir')) ?? '';
     const [ct = '', cid = ''] = cursor.split('/');
-    const out: { tenant: string; id: string }[] = [];
-    const tenants = (await fs.readdir(root).catch(() => [] as string[])).filter((t) => TENANT_PATTERN.test(t) && t >= ct).sort();
-    for (const tenant of tenants) {
-      const names = (await fs.readdir(this.o.store.layout.tenantDir(tenant)).catch(() => [] as string[])).filter((n) => ADAPTER_ID_PATTERN.test(n)).sort();
-      for (const id of names) {
-        if (tenant === ct && id <= cid) continue;
-        out.push({ tenant, id });
+    const out: { tenant: string; id: string; mtimeMs: number }[] = [];
+    for (const tenant of (await blobs.tenants()).filter((t) => t >= ct)) {
+      for (const a of await blobs.adapters(tenant)) {
+        if (tenant === ct && a.id <= cid) continue;
+        out.push({ tenant, ...a });
         if (out.length === this.o.batch) break;
       }
       if (out.length === this.o.batch) break;
@@ -145,30 +139,23 @@ export class Sweeper {
     return out;
   }
 
-  private async scanDirectories(report: SweepReport): Promise<void> {
-    const dirs = await this.nextDirectories();
-    if (dirs.length === 0) return;
-    const pipeline = this.o.redis.pipeline();
-    for (const d of dirs) pipeline.exists(this.o.keys.adapter(d.tenant, d.id));
-    const indexed = ((await pipeline.exec()) ?? []).map(([, v]) => v === 1);
+  private async scanStored(report: SweepReport): Promise<void> {
+    const stored = await this.nextStored();
     const old = Date.now() - this.o.graceMs;
-    const orphans = new Map<string, string[]>();
-    for (let i = 0; i < dirs.length; i++) {
-      const { tenant, id } = dirs[i]!;
-      const dir = this.o.store.adapterDir(tenant, id);
-      // Before the temp files go (removing one makes the directory look young).
-      const st = indexed[i] ? undefined : await fs.stat(dir).catch(() => undefined);
-      // Temp files of an interrupted write, in indexed and unindexed directories alike.
-      for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-        if (!TEMP_FILE.test(name)) continue;
-        const st = await fs.stat(path.join(dir, name)).catch(() => undefined);
-        if (st && st.mtimeMs < old && (await fs.rm(path.join(dir, name), { force: true }).then(() => true, () => false))) report.tempFiles++;
-      }
-      if (st && st.mtimeMs < old) orphans.set(tenant, [...(orphans.get(tenant) ?? []), id]);
-    }
-    for (const [tenant, ids] of orphans) {
+    const byTenant = new Map<string, { id: string; mtimeMs: number }[]>();
+    for (const s of stored) byTenant.set(s.tenant, [...(byTenant.get(s.tenant) ?? []), s]);
+    for (const [tenant, list] of byTenant) {
+      // Temp files and interrupted deletions (multipart uploads in S3), in any adapter's place.
+      const left = await this.o.store.blobs.removeLeftovers(tenant, list.map((a) => a.id), old);
+      report.tempFiles += left.tempFiles;
+      report.trash += left.trash;
+      const pipeline = this.o.redis.pipeline();
+      for (const a of list) pipeline.exists(this.o.keys.adapter(tenant, a.id));
+      const indexed = ((await pipeline.exec()) ?? []).map(([, v]) => v === 1);
+      const orphans = list.filter((a, i) => !indexed[i] && a.mtimeMs < old).map((a) => a.id);
+      if (orphans.length === 0) continue;
       // Claimed only when still unindexed and no computation is writing the same id.
-      const claimed = (await claimOrphans.run(this.o.redis, [], [this.o.keys.tenantPrefix(tenant), REMOVAL_MARKER_MS, ...ids])) as string[];
+      const claimed = (await claimOrphans.run(this.o.redis, [], [this.o.keys.tenantPrefix(tenant), REMOVAL_MARKER_MS, ...orphans])) as string[];
       await this.o.store.removeFiles(tenant, claimed);
       report.orphanDirs += claimed.length;
     }
@@ -209,8 +196,8 @@ export class Sweeper {
       const rec = JSON.parse(text) as AdapterRecord;
       if (!bytes) backfill.push({ id: rec.id, bytes: rec.files.reduce((n, f) => n + f.bytes, 0), model: rec.model });
       for (const f of rec.files) {
-        const st = await fs.stat(this.o.store.filePath(tenant, rec.id, f.name)).catch(() => undefined);
-        if (!st || st.size !== f.bytes) {
+        const size = await this.o.store.blobs.size(tenant, rec.id, f.name);
+        if (size !== f.bytes) {
           lost.push(rec.id);
           break;
         }
@@ -218,20 +205,6 @@ export class Sweeper {
     }
     report.backfilled += await this.o.store.index.backfill(tenant, backfill);
     report.lost += (await this.o.store.remove(tenant, lost, 'force', 'lost')).length;
-  }
-
-  /** Deletions interrupted between their rename into DATA_DIR/tmp and the rm. */
-  private async emptyTrash(): Promise<number> {
-    const tmp = this.o.store.layout.tmpDir();
-    const old = Date.now() - this.o.graceMs;
-    let n = 0;
-    for (const name of (await fs.readdir(tmp).catch(() => [] as string[])).filter((x) => x.startsWith('deleted.')).slice(0, this.o.batch)) {
-      const st = await fs.stat(path.join(tmp, name)).catch(() => undefined);
-      if (!st || st.mtimeMs >= old) continue;
-      await fs.rm(path.join(tmp, name), { recursive: true, force: true });
-      n++;
-    }
-    return n;
   }
 
   private async trimJobIndexes(tenants: string[]): Promise<void> {

@@ -8,6 +8,7 @@ import type { AdapterStoreOptions } from '../store/adapter-store.js';
 import type { JobStoreOptions } from '../store/job-store.js';
 import type { RedisKeys } from '../store/redis-keys.js';
 import type { TenantSettings } from '../tenants/tenant-settings.js';
+import { createBlobs } from '../blobs/create-blobs.js';
 
 export function jobStoreOptions(config: Readonly<Config>, redis: Redis, keys: RedisKeys, tenants: TenantSettings): JobStoreOptions {
   return {
@@ -24,5 +25,5 @@ export function jobStoreOptions(config: Readonly<Config>, redis: Redis, keys: Re
 }
 
 export function adapterStoreOptions(config: Readonly<Config>, redis: Redis, keys: RedisKeys): AdapterStoreOptions {
-  return { redis, keys, dataDir: config.dataDir, ttlSeconds: config.adapterTtlSeconds, tombstoneSeconds: config.jobRetentionSeconds };
+  return { redis, keys, dataDir: config.dataDir, blobs: createBlobs(config), ttlSeconds: config.adapterTtlSeconds, tombstoneSeconds: config.jobRetentionSeconds };
 }

@@ -1,16 +1,14 @@
 /**
- * The adapter store: the Redis index (adapter-index.ts) and the files under DATA_DIR (shared
- * storage when workers run on several machines), written by the inference threads'
- * AdapterFileWriter (per-file atomic rename, group commit). The index is written only after a
- * batch's files are durable, so an indexed adapter is whole; removal goes index first, then
- * files (see the removal protocol in adapter-scripts.ts).
+ * The adapter store: the Redis index (adapter-index.ts) and the files (src/blobs: the filesystem
+ * under DATA_DIR, or S3), written by the inference threads' writers. The index is written only
+ * after a batch's files are durable, so an indexed adapter is whole; removal goes index first,
+ * then files (see the removal protocol in adapter-scripts.ts).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
-import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from './redis-keys.js';
-import { ADAPTER_ID_PATTERN, AdapterLayout } from './adapter-layout.js';
+import { ADAPTER_ID_PATTERN } from './adapter-layout.js';
+import type { AdapterBlobs } from '../blobs/adapter-blobs.js';
+import { FsBlobs } from '../blobs/fs-blobs.js';
 import { AdapterIndex, type AdapterEntry, type AdapterFile, type AdapterRecord, type RemovalReason } from './adapter-index.js';
 
 export { ADAPTER_ID_PATTERN } from './adapter-layout.js';
@@ -18,6 +16,8 @@ export type { AdapterEntry, AdapterFile, AdapterRecord } from './adapter-index.j
 
 /** The public Adapter object: the record, its lifecycle, and where to fetch it. */
 export interface AdapterView extends AdapterRecord {
+  /** With the S3 store: `s3://bucket/prefix/tenant/id/`, what LoRAX loads (`adapter_source: "s3"`). */
+  location?: string;
   /** Bytes of all its files (what it counts against the tenant's quota). */
   bytes: number;
   pinned: boolean;
@@ -27,11 +27,12 @@ export interface AdapterView extends AdapterRecord {
   urls: { self: string; archive: string; files: Record<string, string> };
 }
 
-export function adapterView(entry: AdapterEntry, ttlMs: number): AdapterView {
+export function adapterView(entry: AdapterEntry, ttlMs: number, location?: string): AdapterView {
   const rec = entry.record;
   const self = `/v1/adapters/${rec.id}`;
   return {
     ...rec,
+    ...(location ? { location } : {}),
     bytes: entry.bytes,
     pinned: entry.pinned,
     last_used_at: new Date(entry.usedMs).toISOString(),
@@ -47,6 +48,8 @@ export function adapterView(entry: AdapterEntry, ttlMs: number): AdapterView {
 export interface AdapterStoreOptions {
   redis: Redis;
   keys: RedisKeys;
+  /** Where the files are (default: the filesystem under dataDir). */
+  blobs?: AdapterBlobs;
   dataDir: string;
   /** An unpinned adapter expires this long after its last use (default: 100 years). */
   ttlSeconds?: number;
@@ -58,12 +61,11 @@ export interface AdapterStoreOptions {
 
 export class AdapterStore {
   readonly index: AdapterIndex;
-  readonly layout: AdapterLayout;
-  private readonly verified = new Set<string>();
+  readonly blobs: AdapterBlobs;
   private readonly onRemoved: AdapterStoreOptions['onRemoved'];
 
   constructor(options: AdapterStoreOptions) {
-    this.layout = new AdapterLayout(options.dataDir);
+    this.blobs = options.blobs ?? new FsBlobs(options.dataDir);
     this.onRemoved = options.onRemoved;
     this.index = new AdapterIndex({
       redis: options.redis,
@@ -71,11 +73,6 @@ export class AdapterStore {
       ttlSeconds: options.ttlSeconds ?? 100 * 365 * 24 * 3600,
       tombstoneSeconds: options.tombstoneSeconds ?? 24 * 3600,
     });
-  }
-
-  /** The directory of one adapter. Ids and tenants are validated, so no path can walk out. */
-  adapterDir(tenant: string, adapterId: string): string {
-    return this.layout.adapterDir(tenant, adapterId);
   }
 
   /**
@@ -94,48 +91,13 @@ export class AdapterStore {
    */
   async removeFiles(tenant: string, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await Promise.all(ids.filter((id) => ADAPTER_ID_PATTERN.test(id)).map((id) => this.removeDir(tenant, id)));
+    await Promise.all(ids.filter((id) => ADAPTER_ID_PATTERN.test(id)).map((id) => this.blobs.remove(tenant, id)));
     await this.index.clearMarkers(tenant, ids);
     await this.onRemoved?.(tenant, ids);
   }
 
-  /** Renames into tmp first, so nobody ever sees a half-deleted adapter directory. */
-  private async removeDir(tenant: string, id: string): Promise<void> {
-    const trash = path.join(this.layout.tmpDir(), `deleted.${id}.${randomBytes(6).toString('hex')}`);
-    await fs.mkdir(path.dirname(trash), { recursive: true });
-    await fs.rename(this.adapterDir(tenant, id), trash).then(
-      () => fs.rm(trash, { recursive: true, force: true }),
-      (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      },
-    );
-  }
-
-  /**
-   * True when the file on disk has exactly the size and sha256 its record lists. Results are
-   * remembered per (path, size, mtime), so a file is hashed once, not on every download.
-   */
-  async verifyFile(tenant: string, adapterId: string, file: AdapterFile): Promise<boolean> {
-    const p = this.filePath(tenant, adapterId, file.name);
-    let st;
-    try {
-      st = await fs.stat(p);
-    } catch {
-      return false;
-    }
-    const key = `${p}:${st.size}:${st.mtimeMs}`;
-    if (this.verified.has(key)) return true;
-    if (st.size !== file.bytes) return false;
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(p)) hash.update(chunk as Buffer);
-    if (hash.digest('hex') !== file.sha256) return false;
-    if (this.verified.size >= 10000) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.add(key);
-    return true;
-  }
-
-  /** Absolute path of one of an adapter's files (the name must be in its record). */
-  filePath(tenant: string, adapterId: string, name: string): string {
-    return this.layout.file(tenant, adapterId, name);
+  /** True when the stored file has exactly the size and sha256 its record lists. */
+  verifyFile(tenant: string, adapterId: string, file: AdapterFile): Promise<boolean> {
+    return this.blobs.verify(tenant, adapterId, file);
   }
 }

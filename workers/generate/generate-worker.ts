@@ -201,6 +201,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
       intraOpThreads: config.ortIntraOpThreads,
       dataDir: config.dataDir,
       fsync: config.storeFsync,
+      store: config.store,
       // Idle output buffers kept for reuse (no page faults, no GC churn): half the budget per
       // process, and never less than one job's buffers (a smaller cache would only churn).
       bufferCacheBytes: Math.floor(Math.max(config.adapterBytesInFlight / 2, ...models.map((m) => jobBytes(m.manifest, 'float16'))) / config.inferenceThreads),

@@ -51,6 +51,7 @@ export const adapterSchema = z.object({
   files: z.array(adapterFileSchema),
   created_at: iso,
   warnings: z.array(z.string()).optional().describe('e.g. a rank vLLM does not accept'),
+  location: z.string().optional().describe('With the S3 store (STORE_URL=s3://…): s3://bucket/prefix/tenant/id/, the directory LoRAX loads with adapter_source "s3"'),
   bytes: z.number().int().describe("Bytes of all its files: what it counts against the tenant's storage quota"),
   pinned: z.boolean().describe('Pinned adapters never expire and are never evicted (PATCH to change)'),
   last_used_at: iso.describe('Creation or last use: a cache hit, a download'),

@@ -25,6 +25,9 @@ const CONTENT_TYPES: Record<string, string> = {
   '.safetensors': 'application/octet-stream',
 };
 
+/** How long a presigned download URL works (DOWNLOAD_REDIRECT=presigned). */
+const PRESIGNED_SECONDS = 300;
+
 export const archiveQuery = z.strictObject({
   compression: z.enum(['none', 'gzip']).default('none').describe('`none` (default): a plain tar at file speed; `gzip`: a .tar.gz (LoRA weights shrink ~8%)'),
 });
@@ -43,6 +46,8 @@ export interface AdaptersRoutesDeps extends CreateAdapterDeps {
   downloadLeaseMs: number;
   /** Per-tenant bound on requests waiting (Prefer: wait). */
   waitSlots: TenantSlots;
+  /** `presigned`: file downloads answer 302 to a short-lived presigned URL (S3 store only). */
+  downloadRedirect: 'none' | 'presigned';
 }
 
 function found(id: string, lookup: Lookup): AdapterEntry {
@@ -61,22 +66,24 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
   });
 
   const index = deps.adapters.index;
-  const view = (entry: AdapterEntry) => adapterView(entry, index.ttlMs);
+  const blobs = deps.adapters.blobs;
+  // The location is shown where a user can load from it (S3: LoRAX's adapter_source "s3").
+  const view = (entry: AdapterEntry, tenant: string) => adapterView(entry, index.ttlMs, blobs.kind === 's3' ? blobs.location(tenant, entry.record.id) : undefined);
 
   r.get('/v1/adapters', async (req, res) => {
     const q = parseQuery(req, adaptersListQuery);
     const page = await index.list(req.tenant, { limit: q.limit, cursor: q.cursor, model: q.model });
-    res.json({ object: 'list', data: page.data.map(view), has_more: page.nextCursor !== null, next_cursor: page.nextCursor });
+    res.json({ object: 'list', data: page.data.map((e) => view(e, req.tenant)), has_more: page.nextCursor !== null, next_cursor: page.nextCursor });
   });
 
   r.get('/v1/adapters/:id', async (req, res) => {
-    res.json(view(found(req.params.id, await index.lookup(req.tenant, req.params.id))));
+    res.json(view(found(req.params.id, await index.lookup(req.tenant, req.params.id)), req.tenant));
   });
 
   r.patch('/v1/adapters/:id', requireJson(), ...body, async (req, res) => {
     const update = parseBody(updateAdapterSchema, req.body);
     const id = String(req.params.id);
-    res.json(view(found(id, await index.pin(req.tenant, id, update.pinned))));
+    res.json(view(found(id, await index.pin(req.tenant, id, update.pinned)), req.tenant));
   });
 
   r.delete('/v1/adapters/:id', async (req, res) => {
@@ -128,14 +135,21 @@ export function adaptersRoutes(deps: AdaptersRoutesDeps): Router {
       res.status(304).end();
       return;
     }
-    await sendImmutableFile(req, res, deps.adapters.filePath(req.tenant, rec.id, file.name), file.bytes, `"${file.sha256}"`);
+    if (deps.downloadRedirect === 'presigned' && blobs.presignedUrl) {
+      // Trade-off: the bytes go straight from the store (no API bandwidth), but the URL works for
+      // anyone holding it until it expires, and the lease ends with this answer.
+      res.setHeader('Cache-Control', 'private, no-store');
+      res.redirect(302, await blobs.presignedUrl(req.tenant, rec.id, file.name, PRESIGNED_SECONDS));
+      return;
+    }
+    await sendImmutableFile(req, res, (range) => blobs.open(req.tenant, rec.id, file.name, range), file.bytes, `"${file.sha256}"`);
   });
 
   r.get('/v1/adapters/:id/archive', async (req, res) => {
     const q = parseQuery(req, archiveQuery);
     const rec = await leased(req, res);
     await verified(req.tenant, rec, rec.files);
-    const entries = rec.files.map((f) => ({ name: f.name, bytes: f.bytes, path: deps.adapters.filePath(req.tenant, rec.id, f.name) }));
+    const entries = rec.files.map((f) => ({ name: f.name, bytes: f.bytes, open: () => blobs.open(req.tenant, rec.id, f.name) }));
     const gzip = q.compression === 'gzip';
     res.setHeader('Content-Type', gzip ? 'application/gzip' : 'application/x-tar');
     res.setHeader('Content-Disposition', `attachment; filename="${rec.id}.${gzip ? 'tar.gz' : 'tar'}"`);
