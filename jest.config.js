@@ -7,4 +7,7 @@ export default {
   testTimeout: 60000,
   maxWorkers: 1,
   transform: {},
+  // The S3-compatible store (Swift) the S3 suites talk to: started when not already running.
+  globalSetup: '<rootDir>/dist/test/helpers/global-setup.js',
+  globalTeardown: '<rootDir>/dist/test/helpers/global-teardown.js',
 };

@@ -1,8 +1,8 @@
 /** Shared steps of the lifecycle suites (tiny fixture model, tenant `local` unless keys say otherwise). */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { call, startTestService, type Reply, type TestService } from './test-service.js';
+import { createBlobs } from '../../src/blobs/create-blobs.js';
 
 export const MODEL = 'fixture-text-tiny';
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,7 +30,18 @@ export function adapterDir(svc: TestService, id: string, tenant = 'local'): stri
   return path.join(svc.config.dataDir, 'tenants', tenant, 'adapters', id);
 }
 
-export const onDisk = (svc: TestService, id: string, tenant = 'local') => existsSync(adapterDir(svc, id, tenant));
+/** The service's store, read as the service reads it (the filesystem, or S3 under TEST_STORE=s3). */
+export const blobsOf = (svc: TestService) => createBlobs(svc.config);
+
+/** The ids of the adapters stored for a tenant (directories, or object prefixes). */
+export async function storedIds(svc: TestService, tenant = 'local'): Promise<string[]> {
+  return (await blobsOf(svc).adapters(tenant)).map((a) => a.id).sort();
+}
+
+export const isStored = async (svc: TestService, id: string, tenant = 'local') => (await storedIds(svc, tenant)).includes(id);
+
+/** True in the suites' second pass, against the object store. */
+export const ON_S3 = process.env.TEST_STORE === 's3';
 
 /** The bytes one tiny-model float32 adapter stores (every such adapter has the same size). */
 export async function adapterBytes(): Promise<number> {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { s3Env } from './s3-env.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { ModelRegistry } from '../../src/models/model-registry.js';
@@ -46,10 +47,16 @@ export interface TestServiceOptions {
   webhooks?: boolean;
 }
 
+/**
+ * A service's environment: a fresh Redis prefix and data dir. With TEST_STORE=s3 (npm test's
+ * second pass) adapters go to the test object store, under a prefix of their own.
+ */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string | undefined> {
+  const prefix = `test-${randomBytes(6).toString('hex')}`;
   return {
     REDIS_URL: process.env.REDIS_URL,
-    QUEUE_PREFIX: `test-${randomBytes(6).toString('hex')}`,
+    QUEUE_PREFIX: prefix,
+    ...(process.env.TEST_STORE === 's3' ? s3Env(prefix) : {}),
     PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'hyperadapt-test-')),

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { hashKey } from '../../src/auth/api-keys.js';
 import { EngineStandIn } from '../helpers/engine-stand-in.js';
 import { freePort, until } from '../helpers/net.js';
@@ -77,8 +78,14 @@ describe('deployments', () => {
     expect(load).toMatchObject({ path: '/v1/load_lora_adapter', body: { lora_name: id, lora_path: d.lora_path }, problems: [], authorization: 'Bearer engine-secret' });
     const config = JSON.parse(readFileSync(path.join(d.lora_path, 'adapter_config.json'), 'utf8'));
     expect(config.base_model_name_or_path).toBe(SERVED);
-    const stored = path.join(svc.config.dataDir, 'tenants', 'alpha', 'adapters', id, 'adapter_model.safetensors');
-    expect(statSync(path.join(d.lora_path, 'adapter_model.safetensors')).ino).toBe(statSync(stored).ino);
+    const published = readFileSync(path.join(d.lora_path, 'adapter_model.safetensors'));
+    const rec = (await call(svc.url, 'GET', `/v1/adapters/${id}`, undefined, A)).body;
+    expect(createHash('sha256').update(published).digest('hex')).toBe(rec.files.find((f: { name: string }) => f.name === 'adapter_model.safetensors').sha256);
+    if (svc.config.store.kind === 'fs') {
+      // Hard-linked, not copied.
+      const stored = path.join(svc.config.dataDir, 'tenants', 'alpha', 'adapters', id, 'adapter_model.safetensors');
+      expect(statSync(path.join(d.lora_path, 'adapter_model.safetensors')).ino).toBe(statSync(stored).ino);
+    }
   });
 
   it('speaks SGLang to an SGLang target, and unloads and unpublishes on DELETE', async () => {

@@ -3,7 +3,7 @@
  * real service on loopback and a real Redis.
  */
 import { call, startTestService, type TestService } from '../helpers/test-service.js';
-import { make, MODEL, onDisk, post, sleep, weightsSha } from '../helpers/lifecycle.js';
+import { make, MODEL, isStored, post, sleep, weightsSha } from '../helpers/lifecycle.js';
 
 const services: TestService[] = [];
 const start = async (env: Record<string, string>) => {
@@ -33,7 +33,7 @@ describe('expiry', () => {
 
     const report = await svc.worker!.sweeper.runOnce();
     expect(report).toMatchObject({ expired: 1 });
-    expect(onDisk(svc, id)).toBe(false);
+    expect(await isStored(svc, id)).toBe(false);
     expect(await svc.redis.exists(`${svc.config.queuePrefix}:t:local:adapter:${id}`)).toBe(0);
     expect((await call(svc.url, 'GET', '/v1/usage')).body).toMatchObject({ adapters: 0, stored_bytes: 0, pinned_bytes: 0 });
     expect((await call(svc.url, 'GET', `/v1/adapters/${id}`)).body.error.message).toMatch(/expired/);
@@ -51,7 +51,7 @@ describe('expiry', () => {
     const again = await post(svc, 'Grace Hopper was born in 1906.');
     expect(again.body).toMatchObject({ status: 'succeeded', cached: false, adapter_id: id });
     expect((await call(svc.url, 'GET', '/v1/usage')).body).toMatchObject({ adapters: 1 });
-    expect(onDisk(svc, id)).toBe(true);
+    expect(await isStored(svc, id)).toBe(true);
     expect((await svc.worker!.sweeper.runOnce())?.expired).toBe(0);
   });
 
@@ -88,7 +88,7 @@ describe('pinning', () => {
     await sleep(1200);
     expect((await call(svc.url, 'GET', `/v1/adapters/${id}`)).status).toBe(200);
     expect((await svc.worker!.sweeper.runOnce())?.expired).toBe(0);
-    expect(onDisk(svc, id)).toBe(true);
+    expect(await isStored(svc, id)).toBe(true);
     const hit = await post(svc, 'Marie Curie was born in 1867.');
     expect(hit.body).toMatchObject({ cached: true, adapter_id: id });
 
@@ -98,7 +98,7 @@ describe('pinning', () => {
     expect((await call(svc.url, 'GET', '/v1/usage')).body.pinned_bytes).toBe(0);
     await sleep(1200);
     expect((await svc.worker!.sweeper.runOnce())?.expired).toBe(1);
-    expect(onDisk(svc, id)).toBe(false);
+    expect(await isStored(svc, id)).toBe(false);
   });
 
   it.each([

@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { call, REPO_ROOT, startTestService, type TestService } from '../helpers/test-service.js';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { testS3Client } from '../helpers/s3-env.js';
 
 const MODEL = 'fixture-text-tiny';
 const A = { authorization: 'Bearer key-of-tenant-a-0123456789' };
@@ -150,10 +152,20 @@ describe('integrity', () => {
     const body = { model: MODEL, input: { context: 'integrity check' } };
     const made = await call(svc.url, 'POST', '/v1/adapters', body, { ...A, prefer: 'wait=10' });
     const ad = made.body.adapter_id;
-    const file = path.join(svc.config.dataDir, 'tenants', 'alpha', 'adapters', ad, 'adapter_model.safetensors');
-    const bytes = readFileSync(file);
-    bytes.writeUInt8(bytes[bytes.length - 1]! ^ 0xff, bytes.length - 1); // flip bits in the data, same size
-    writeFileSync(file, bytes);
+    if (svc.config.store.kind === 's3') {
+      // Another writer replaced the object (same size, other bytes, no digest of ours).
+      const key = `${svc.config.store.prefix}/alpha/${ad}/adapter_model.safetensors`;
+      const client = testS3Client();
+      const old = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: svc.config.store.bucket, Key: key }))).Body!.transformToByteArray());
+      old.writeUInt8(old[old.length - 1]! ^ 0xff, old.length - 1);
+      await client.send(new PutObjectCommand({ Bucket: svc.config.store.bucket, Key: key, Body: old }));
+      client.destroy();
+    } else {
+      const file = path.join(svc.config.dataDir, 'tenants', 'alpha', 'adapters', ad, 'adapter_model.safetensors');
+      const bytes = readFileSync(file);
+      bytes.writeUInt8(bytes[bytes.length - 1]! ^ 0xff, bytes.length - 1); // flip bits in the data, same size
+      writeFileSync(file, bytes);
+    }
     const r = await call(svc.url, 'GET', `/v1/adapters/${ad}/files/adapter_model.safetensors`, undefined, A);
     expect(r.status).toBe(503);
     expect(r.body.error.message).toMatch(/integrity check/);

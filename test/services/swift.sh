@@ -9,7 +9,9 @@
 set -euo pipefail
 DIR="${SWIFT_DIR:-/tmp/hyperadapt-swift}"
 PORT="${SWIFT_PORT:-18080}"
-MEMCACHED_PORT="${SWIFT_MEMCACHED_PORT:-11311}"
+# The storage servers listen on the next three ports; memcached on PORT - 6769 (11311 by default).
+OBJECT_PORT=$((PORT + 1)); CONTAINER_PORT=$((PORT + 2)); ACCOUNT_PORT=$((PORT + 3))
+MEMCACHED_PORT="${SWIFT_MEMCACHED_PORT:-$((PORT - 6769))}"
 
 stop() {
   if [ -f "$DIR/pids" ]; then
@@ -58,9 +60,9 @@ name = Policy-0
 default = yes
 CONF
   cp /etc/swift/swift.conf "$DIR/swift.conf"
-  server_conf account 16012
-  server_conf container 16011
-  server_conf object 16010
+  server_conf account "$ACCOUNT_PORT"
+  server_conf container "$CONTAINER_PORT"
+  server_conf object "$OBJECT_PORT"
   cat > "$DIR/proxy-server.conf" <<CONF
 [DEFAULT]
 bind_ip = 127.0.0.1
@@ -101,18 +103,19 @@ use = egg:swift#healthcheck
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
 CONF
-  if [ ! -f "$DIR/object.ring.gz" ]; then
-    /usr/bin/python3 - "$DIR" <<'PY'
+  if [ ! -f "$DIR/object.ring.gz" ] || [ "$(cat "$DIR/ring-ports" 2>/dev/null)" != "$PORT" ]; then
+    /usr/bin/python3 - "$DIR" "$ACCOUNT_PORT" "$CONTAINER_PORT" "$OBJECT_PORT" <<'PY'
 import sys
 from swift.common.ring import RingBuilder
 d = sys.argv[1]
-for kind, port in (('account', 16012), ('container', 16011), ('object', 16010)):
+for kind, port in (('account', int(sys.argv[2])), ('container', int(sys.argv[3])), ('object', int(sys.argv[4]))):
     b = RingBuilder(8, 1, 1)
     b.add_dev({'id': 0, 'region': 1, 'zone': 1, 'ip': '127.0.0.1', 'port': port, 'device': 'sdb1', 'weight': 100})
     b.rebalance()
     b.save(f'{d}/{kind}.builder')
     b.get_ring().save(f'{d}/{kind}.ring.gz')
 PY
+    echo "$PORT" > "$DIR/ring-ports"
   fi
   : > "$DIR/pids"
   memcached -l 127.0.0.1 -p "$MEMCACHED_PORT" -u root -m 64 > "$DIR/memcached.log" 2>&1 &
