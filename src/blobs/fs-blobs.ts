@@ -31,7 +31,7 @@ export class FsBlobs implements AdapterBlobs {
     const p = this.layout.file(tenant, id, file.name);
     const st = await fs.stat(p).catch(() => undefined);
     if (!st) return false;
-    const key = `${p}:${st.size}:${st.mtimeMs}`;
+    const key = `${p}:${st.size}:${st.mtimeMs}:${file.sha256}`;
     if (this.verified.has(key)) return true;
     if (st.size !== file.bytes) return false;
     const hash = createHash('sha256');

@@ -16,7 +16,8 @@ export function makeS3Client(c: S3StoreConfig): S3Client {
     ...(c.accessKeyId && c.secretAccessKey ? { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } } : {}),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 2,
+    // The SDK retries throttling (503 SlowDown) and network errors with backoff; the job retries beyond.
+    maxAttempts: 4,
   });
 }
 

@@ -25,8 +25,17 @@ const BODY_PARSER_ERRORS: Record<string, [ErrorCode, string]> = {
   'parameters.too.many': ['invalid_request', 'Too many parameters.'],
 };
 
+/** True for an object store that cannot be reached or fails on its side (AWS SDK errors). */
+export function isObjectStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as Error & { $metadata?: { httpStatusCode?: number }; $fault?: string };
+  if (e.$metadata === undefined && e.$fault === undefined) return false;
+  return e.$fault === 'server' || (e.$metadata?.httpStatusCode ?? 500) >= 500 || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up/.test(e.message);
+}
+
 export function toAppError(err: unknown, maxBodyBytes: number): AppError | undefined {
   if (isAppError(err)) return err;
+  if (isObjectStoreUnavailable(err)) return new AppError('unavailable', 'The adapter store is unreachable; try again shortly.', { retryAfter: 2 });
   const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
   if (e && typeof e === 'object' && e.type === 'entity.too.large') {
     const limit = (e as { limit?: number }).limit ?? maxBodyBytes; // routes may set their own

@@ -24,9 +24,9 @@ export function s3Env(prefix: string): Record<string, string> {
   };
 }
 
-export function testS3Client(): S3Client {
+export function testS3Client(endpoint = S3_TEST.endpoint): S3Client {
   return new S3Client({
-    endpoint: S3_TEST.endpoint, region: 'us-east-1', forcePathStyle: true,
+    endpoint, region: 'us-east-1', forcePathStyle: true,
     credentials: { accessKeyId: S3_TEST.accessKeyId, secretAccessKey: S3_TEST.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
   });
@@ -36,13 +36,21 @@ export async function s3Healthy(): Promise<boolean> {
   return fetch(`${S3_TEST.endpoint}/healthcheck`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
 }
 
-export async function ensureBucket(): Promise<void> {
-  const client = testS3Client();
+/** Creates the test bucket; a store that just started may answer 503 for a few seconds. */
+export async function ensureBucket(endpoint = S3_TEST.endpoint): Promise<void> {
+  const client = testS3Client(endpoint);
   try {
-    await client.send(new CreateBucketCommand({ Bucket: S3_TEST.bucket }));
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: S3_TEST.bucket }));
+        return;
+      } catch (err) {
+        const name = (err as { name?: string }).name;
+        if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') return;
+        if (attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   } finally {
     client.destroy();
   }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { s3Env } from './s3-env.js';
+import { createBlobs } from '../../src/blobs/create-blobs.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { ModelRegistry } from '../../src/models/model-registry.js';
@@ -111,6 +112,13 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       await api.close();
       await worker?.close();
       for (const w of webhookWorkers) await w.close();
+      if (config.store.kind === 's3') {
+        // The service's objects go with it (its prefix of the test bucket).
+        const blobs = createBlobs(config);
+        for (const tenant of await blobs.tenants().catch(() => [] as string[])) {
+          for (const a of await blobs.adapters(tenant).catch(() => [])) await blobs.remove(tenant, a.id).catch(() => undefined);
+        }
+      }
       const keys = await redis.keys(`${config.queuePrefix}:*`);
       if (keys.length) await redis.del(...keys);
       await redis.quit();
