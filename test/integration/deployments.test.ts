@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import sharp from 'sharp';
 import { hashKey } from '../../src/auth/api-keys.js';
 import { EngineStandIn } from '../helpers/engine-stand-in.js';
 import { freePort, until } from '../helpers/net.js';
@@ -176,6 +177,13 @@ describe('deployments', () => {
     expect(partial).toBe(0);
     expect(vllm.requests.length + sglang.requests.length).toBe(before);
     expect(JSON.parse(readFileSync(path.join(dir, 'adapter_config.json'), 'utf8')).base_model_name_or_path).toBe(SERVED);
+  });
+
+  it('refuses a diffusion adapter up front (422) before anything is stored', async () => {
+    const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toBuffer();
+    const r = await call(svc.url, 'POST', '/v1/personalizations', { model: 'fixture-image-tiny', images: [{ data: png.toString('base64') }], deploy: [{ target: 'vllm-main' }] }, A);
+    expect(r.status).toBe(422);
+    expect(r.body.error.message).toMatch(/PEFT format; this adapter is diffusers/);
   });
 
   it('deploys from the CLI and lists deployments', async () => {

@@ -6,7 +6,7 @@
  * which BullMQ drops when the job ends.
  */
 import { AppError, zodDetails } from '../../errors/app-error.js';
-import { adapterOptionsSchema, metadataSchema, webhookSchema } from '../../jobs/payloads.js';
+import { adapterOptionsSchema, deployRequestSchema, metadataSchema, webhookSchema, type DeployRequest } from '../../jobs/payloads.js';
 import type { ModelRegistry } from '../../models/model-registry.js';
 import { preprocessImage } from '../../conditioning/image-preprocess.js';
 import { sha256Hex } from '../../store/canonical-hash.js';
@@ -19,6 +19,7 @@ export const createPersonalizationJsonSchema = z.strictObject({
   options: adapterOptionsSchema.optional(),
   webhook: webhookSchema.optional(),
   metadata: metadataSchema.optional(),
+  deploy: z.array(deployRequestSchema).min(1).max(8).optional().describe('Deploy once it exists, as in POST /v1/adapters (the configured engines serve LLM LoRA: a diffusion adapter is a 422)'),
 });
 
 /** The multipart form's text fields (options and metadata are JSON strings). */
@@ -28,6 +29,8 @@ export const personalizationFieldsSchema = z.strictObject({
   metadata: z.string().optional(),
   webhook_url: z.string().optional(),
   webhook_events: z.string().optional(),
+  /** JSON, as `deploy` of the JSON form. */
+  deploy: z.string().optional(),
 });
 
 export interface PersonalizationDeps extends SubmitDeps {
@@ -41,6 +44,7 @@ export interface PersonalizationRequest {
   options?: z.infer<typeof adapterOptionsSchema>;
   metadata?: Record<string, string>;
   webhook?: z.infer<typeof webhookSchema>;
+  deploy?: DeployRequest[];
 }
 
 const invalid = (message: string, issues: Parameters<typeof zodDetails>[0]) => new AppError('invalid_request', message, { details: zodDetails(issues) });
@@ -76,6 +80,7 @@ export function fromMultipart(fields: Record<string, string>, files: Buffer[]): 
     options: parseJsonField('options', f.options, adapterOptionsSchema),
     metadata: parseJsonField('metadata', f.metadata, metadataSchema),
     webhook,
+    deploy: parseJsonField('deploy', f.deploy, z.array(deployRequestSchema).min(1).max(8)),
   };
 }
 
@@ -116,6 +121,7 @@ export async function createPersonalizationJob(
     condition: { kind: 'images', images: pixels.map((p) => Buffer.from(p).toString('base64')), size: c.size },
     metadata: req.metadata ?? {},
     webhook: req.webhook,
+    deploy: req.deploy,
     idempotency: cmd.idempotency,
     removeOnFail: true,
     waitSeconds: cmd.waitSeconds,
