@@ -47,7 +47,7 @@ export async function ensureBucket(endpoint = S3_TEST.endpoint): Promise<void> {
       } catch (err) {
         const name = (err as { name?: string }).name;
         if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') return;
-        if (attempt >= 50) throw err;
+        if (attempt >= 300) throw err; // a minute: a cold Swift on a loaded machine answers 503 for a while
         await new Promise((r) => setTimeout(r, 200));
       }
     }
