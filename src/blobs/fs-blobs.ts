@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { ADAPTER_ID_PATTERN, AdapterLayout, TENANT_PATTERN } from '../store/adapter-layout.js';
+import { ADAPTER_ID_PATTERN, AdapterLayout, TENANT_PATTERN } from './adapter-layout.js';
 import type { AdapterBlobs, StoredFile } from './adapter-blobs.js';
 
 const TEMP_FILE = /^\..+\.[0-9a-f]{12}\.tmp$/;

@@ -12,8 +12,8 @@ import { Readable } from 'node:stream';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { PlannedFile } from '../adapters/assemble.js';
-import type { AdapterWrite, AdapterWriteResult, WrittenFile } from '../store/adapter-file-writer.js';
-import { FILE_NAME_PATTERN } from '../store/adapter-layout.js';
+import type { AdapterWrite, AdapterWriteResult, WrittenFile } from './adapter-file-writer.js';
+import { FILE_NAME_PATTERN } from './adapter-layout.js';
 import { adapterKeyPrefix, makeS3Client, type S3StoreConfig } from './s3-client.js';
 
 /** Files up to this size go up in one PUT (their one copy is small); larger ones in parts. */

@@ -2,7 +2,7 @@
 import { AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
-import { ADAPTER_ID_PATTERN, FILE_NAME_PATTERN, TENANT_PATTERN } from '../store/adapter-layout.js';
+import { ADAPTER_ID_PATTERN, FILE_NAME_PATTERN, TENANT_PATTERN } from './adapter-layout.js';
 import type { AdapterBlobs, StoredFile } from './adapter-blobs.js';
 import { adapterKeyPrefix, makeS3Client, type S3StoreConfig } from './s3-client.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { InferencePool } from '../inference/inference-pool.js';
 import type { LoadedModel } from '../models/model-registry.js';
 import type { Logger } from '../logging/logger.js';
-import { AdapterLayout } from '../store/adapter-layout.js';
+import { AdapterLayout } from '../blobs/adapter-layout.js';
 
 export const SCRATCH_TENANT = 'scratch';
 

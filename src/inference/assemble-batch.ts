@@ -8,7 +8,7 @@ import { checkRow, sliceModules, writeAdapterFiles, type EncodedOutputs, type Ra
 import type { Dtype } from '../adapters/dtype.js';
 import { GenerationError } from '../adapters/generation-error.js';
 import type { AdapterFormat, Manifest } from '../models/manifest-schema.js';
-import type { AdapterWrite } from '../store/adapter-file-writer.js';
+import type { AdapterWrite } from '../blobs/adapter-file-writer.js';
 import type { ItemResult } from './thread-protocol.js';
 
 /** One batch row to assemble. */

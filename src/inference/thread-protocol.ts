@@ -1,7 +1,7 @@
 /** Messages between the inference pool (worker process main thread) and its threads. */
 import type { Manifest } from '../models/manifest-schema.js';
 import type { ResolvedOptions } from '../jobs/payloads.js';
-import type { WrittenFile } from '../store/adapter-file-writer.js';
+import type { WrittenFile } from '../blobs/adapter-file-writer.js';
 import type { StoreConfig } from '../config/config.js';
 
 export interface ThreadModel {

@@ -7,7 +7,7 @@
  * file-system completion queued behind it would wait that long.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { AdapterFileWriter } from '../store/adapter-file-writer.js';
+import { AdapterFileWriter } from '../blobs/adapter-file-writer.js';
 import { S3AdapterWriter } from '../blobs/s3-adapter-writer.js';
 import type { StoreConfig } from '../config/config.js';
 import type { RawOutputs } from '../adapters/assemble.js';

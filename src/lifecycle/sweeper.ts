@@ -13,7 +13,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { TENANT_PATTERN } from '../store/adapter-layout.js';
+import { TENANT_PATTERN } from '../blobs/adapter-layout.js';
 import { REMOVAL_MARKER_MS, CLAIM_ORPHANS } from '../store/adapter-scripts.js';
 import type { AdapterRecord } from '../store/adapter-index.js';
 import type { AdapterStore } from '../store/adapter-store.js';

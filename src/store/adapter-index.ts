@@ -9,7 +9,7 @@ import { LuaScript } from './lua-runner.js';
 import { BACKFILL_ADAPTERS, LEASE_ADAPTER, LOOKUP_ADAPTER, PIN_ADAPTER, REMOVAL_MARKER_MS, REMOVE_ADAPTERS } from './adapter-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 import { pageNewestFirst } from './cursor.js';
-import { ADAPTER_ID_PATTERN } from './adapter-layout.js';
+import { ADAPTER_ID_PATTERN } from '../blobs/adapter-layout.js';
 
 const lookupAdapter = new LuaScript(LOOKUP_ADAPTER);
 const leaseAdapter = new LuaScript(LEASE_ADAPTER);

@@ -6,12 +6,12 @@
  */
 import type { Redis } from 'ioredis';
 import { RedisKeys } from './redis-keys.js';
-import { ADAPTER_ID_PATTERN } from './adapter-layout.js';
+import { ADAPTER_ID_PATTERN } from '../blobs/adapter-layout.js';
 import type { AdapterBlobs } from '../blobs/adapter-blobs.js';
 import { FsBlobs } from '../blobs/fs-blobs.js';
 import { AdapterIndex, type AdapterEntry, type AdapterFile, type AdapterRecord, type RemovalReason } from './adapter-index.js';
 
-export { ADAPTER_ID_PATTERN } from './adapter-layout.js';
+export { ADAPTER_ID_PATTERN } from '../blobs/adapter-layout.js';
 export type { AdapterEntry, AdapterFile, AdapterRecord } from './adapter-index.js';
 
 /** The public Adapter object: the record, its lifecycle, and where to fetch it. */

@@ -14,7 +14,7 @@ import type { AdapterBlobs } from '../../src/blobs/adapter-blobs.js';
 import { FsBlobs } from '../../src/blobs/fs-blobs.js';
 import { S3Blobs } from '../../src/blobs/s3-blobs.js';
 import { S3AdapterWriter } from '../../src/blobs/s3-adapter-writer.js';
-import { AdapterFileWriter } from '../../src/store/adapter-file-writer.js';
+import { AdapterFileWriter } from '../../src/blobs/adapter-file-writer.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { Sweeper } from '../../src/lifecycle/sweeper.js';
