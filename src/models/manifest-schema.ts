@@ -1,5 +1,5 @@
 /**
- * The generator manifest of ../shared/model-contract.md as a strict zod schema. Unknown keys are
+ * The generator manifest of docs/model-contract.md as a strict zod schema. Unknown keys are
  * errors, so a typo in a manifest is caught at start-up, not at the first request.
  */
 import { z } from 'zod';
