@@ -9,6 +9,7 @@
  *   hyperadapt adapters get|pin|unpin|delete ID
  *   hyperadapt usage
  *   hyperadapt deploy ID --target T [--name N]      hyperadapt deployments ID
+ *   hyperadapt ask ID "question"     (the adapter's answer beside the base model's)
  *
  * Server: --url or HYPERADAPT_URL (default http://127.0.0.1:8080); key: --api-key or
  * HYPERADAPT_API_KEY. Exits non-zero with the server's error message when anything fails.
@@ -29,6 +30,7 @@ const USAGE = `usage:
   hyperadapt usage
   hyperadapt deploy ID --target T [--name N]   (waits until loaded or failed)
   hyperadapt deployments ID
+  hyperadapt ask ID "question"   (the adapter's answer beside the base model's)
 options: --url URL  --api-key KEY`;
 
 const { values, positionals } = parseArgs({
@@ -125,6 +127,9 @@ async function main(): Promise<void> {
     }
     if (d.status !== 'loaded') fail(`deployment ${d.name} to ${d.target} is ${d.status}${d.error ? `: ${d.error}` : ''}`);
     process.stdout.write(`${sub} loaded on ${d.target} as ${d.name} (${d.lora_path})\n`);
+  } else if (command === 'ask' && sub && arg) {
+    const p = await client.preview(sub, { question: arg, compare_base: true });
+    process.stdout.write(`adapter: ${p.output}\nbase:    ${p.base_output}\n`);
   } else if (command === 'deployments' && sub) {
     for (const d of (await client.listDeployments(sub)).data) process.stdout.write(`${d.target.padEnd(20)} ${d.name.padEnd(48)} ${d.status}${d.error ? `  ${d.error}` : ''}\n`);
   } else if (command === 'usage') {

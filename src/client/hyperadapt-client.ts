@@ -144,6 +144,11 @@ export class HyperadaptClient {
     return (await this.request<DeploymentView>('DELETE', `/v1/adapters/${encodeURIComponent(id)}/deployments/${encodeURIComponent(name)}`)).body;
   }
 
+  /** Tries an adapter through its model's base: a question (the model's template) or a raw prompt. */
+  async preview(id: string, body: { question?: string; prompt?: string; max_tokens?: number; compare_base?: boolean }): Promise<{ adapter_id: string; prompt: string; output: string; base_output?: string }> {
+    return (await this.request<{ adapter_id: string; prompt: string; output: string; base_output?: string }>('POST', `/v1/adapters/${encodeURIComponent(id)}/generate`, body)).body;
+  }
+
   /** The tenant's stored and pinned bytes, adapter count and quota. */
   async usage(): Promise<UsageView> {
     return (await this.request<UsageView>('GET', '/v1/usage')).body;

@@ -112,6 +112,12 @@ const envSchema = z.object({
   TENANT_MAX_RUNNING: int(0, 1_000_000).default(0),
   /** Event streams (SSE) one tenant may hold open on one API process. */
   MAX_STREAMS_PER_TENANT: int(1, 1_000_000).default(100),
+  /** Previews (POST /v1/adapters/{id}/generate) queued at once on one API process (more: 429). */
+  PREVIEW_MAX_PENDING: int(1, 100_000).default(64),
+  /** A preview not answered within this long is a 503 (the server is saturated). */
+  PREVIEW_TIMEOUT_MS: int(100, 600_000).default(20_000),
+  /** Previews one tenant may have in progress on one API process. */
+  MAX_PREVIEWS_PER_TENANT: int(1, 100_000).default(8),
   /** `Prefer: wait` requests one tenant may have waiting on one API process. */
   MAX_WAITS_PER_TENANT: int(1, 1_000_000).default(100),
   /** Comma-separated origins allowed by CORS; unset = CORS off (no Access-Control headers). */
@@ -202,6 +208,9 @@ export interface Config {
   tenantMaxRunning: number;
   maxStreamsPerTenant: number;
   maxWaitsPerTenant: number;
+  previewMaxPending: number;
+  previewTimeoutMs: number;
+  maxPreviewsPerTenant: number;
   corsOrigins: string[];
   workerLockMs: number;
   stalledIntervalMs: number;
@@ -291,6 +300,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tenantMaxRunning: e.TENANT_MAX_RUNNING,
     maxStreamsPerTenant: e.MAX_STREAMS_PER_TENANT,
     maxWaitsPerTenant: e.MAX_WAITS_PER_TENANT,
+    previewMaxPending: e.PREVIEW_MAX_PENDING,
+    previewTimeoutMs: e.PREVIEW_TIMEOUT_MS,
+    maxPreviewsPerTenant: e.MAX_PREVIEWS_PER_TENANT,
     corsOrigins: list(e.CORS_ORIGINS),
     workerLockMs: e.WORKER_LOCK_MS,
     stalledIntervalMs: e.STALLED_INTERVAL_MS,

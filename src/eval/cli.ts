@@ -1,5 +1,5 @@
 /**
- * `npm run eval -- --model <id> [--quick] [--sample FILE] [--json OUT] [--grid PNG] [--finetune]`
+ * `npm run eval -- --model <id> [--quick] [--sample FILE] [--json OUT [--predictions]] [--grid PNG] [--finetune]`
  * Reproduces a model card's table on the model's held-out sample through the service's code
  * path: text models on `eval-sample.json`, image models on `eval/subjects.json` (with `--grid`,
  * a PNG of conditioning | base samples | adapted samples per subject). `--finetune` also runs
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     sample: { type: 'string' },
     json: { type: 'string' },
+    /** Keep each row's predictions in the --json output (the preview tests compare against them). */
+    predictions: { type: 'boolean', default: false },
     grid: { type: 'string' },
     finetune: { type: 'boolean', default: false },
   },
@@ -45,7 +47,7 @@ if (model.manifest.condition.kind === 'images') {
   const result = await evaluateModel(model, items, log);
   console.log(formatTable(result));
   console.log(`\n(${((Date.now() - t0) / 1000).toFixed(1)} s; sample ${path.relative(process.cwd(), sampleFile)})`);
-  if (values.json) writeFileSync(values.json, JSON.stringify({ ...result, rows: result.rows.map(({ predictions: _p, ...r }) => r) }, null, 2));
+  if (values.json) writeFileSync(values.json, JSON.stringify({ ...result, rows: values.predictions ? result.rows : result.rows.map(({ predictions: _p, ...r }) => r) }, null, 2));
 }
 if (values.finetune) {
   const script = path.join(config.modelsDirs[0]!, 'training', model.manifest.condition.kind === 'images' ? 'eval_personalize.py' : 'eval_adapters.py');

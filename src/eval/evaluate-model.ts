@@ -8,8 +8,9 @@ import { openScratchPool, SCRATCH_TENANT } from './scratch-pool.js';
 import type { Logger } from '../logging/logger.js';
 import type { LoadedModel } from '../models/model-registry.js';
 import type { Dtype } from '../adapters/dtype.js';
-import { BaseLm } from './base-lm.js';
-import { loraFromSafetensors, type GroupLora } from './read-adapter.js';
+import { BaseLm } from '../runners/base-lm.js';
+import { answer, fillPrompt } from '../runners/answer.js';
+import { loraFromSafetensors, type GroupLora } from '../runners/read-adapter.js';
 import { bootstrap, exactMatch, median, tokenF1 } from './metrics.js';
 
 export interface EvalItem {
@@ -38,30 +39,20 @@ export interface EvalResult {
   agreementWithPython: number | null;
 }
 
-const fill = (template: string, values: Record<string, string>) => template.replace(/\{(\w+)\}/g, (_, k: string) => values[k] ?? '');
+const fill = fillPrompt;
 
 export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: Logger, opts: { dtype?: Dtype; batch?: number } = {}): Promise<EvalResult> {
   const m = model.manifest;
   if (m.condition.kind !== 'text' || !m.base?.prompts || !model.tokenizer) throw new Error(`${m.id} is not an evaluable text model`);
   const prompts = m.base.prompts;
   if (!prompts.closed_book || !prompts.with_context) throw new Error(`${m.id}: base.prompts needs closed_book and with_context`);
-  const eos = m.base.eos_token_id ?? 0;
-  const maxNew = m.base.max_new_tokens ?? 8;
   const field = Object.keys(m.condition.fields)[0]!;
   const tok = model.tokenizer;
   const base = await BaseLm.open(model);
   const batch = opts.batch ?? 32;
   const golds = items.map((i) => i.answer);
 
-  const decode = async (promptTexts: string[], loras: GroupLora[]): Promise<string[]> => {
-    const out: string[] = [];
-    for (let i = 0; i < promptTexts.length; i += batch) {
-      const ids = promptTexts.slice(i, i + batch).map((p) => tok.encode(p));
-      const gen = await base.greedy(ids, loras.slice(i, i + batch), maxNew, eos);
-      out.push(...gen.map((g) => tok.decode(g).trim()));
-    }
-    return out;
-  };
+  const decode = (promptTexts: string[], loras: GroupLora[]): Promise<string[]> => answer(base, tok, m, promptTexts, loras, { batch });
   const row = (name: string, predictions: string[], extra: Partial<EvalRow> = {}): EvalRow => ({
     name,
     em: bootstrap(predictions.map((p, i) => exactMatch(p, golds[i]!))),

@@ -13,9 +13,9 @@ import { openScratchPool, SCRATCH_TENANT } from './scratch-pool.js';
 import type { Logger } from '../logging/logger.js';
 import type { LoadedModel } from '../models/model-registry.js';
 import { AttributeClassifier, meanCosine, type Attributes } from './attribute-classifier.js';
-import { BaseUnet } from './base-unet.js';
+import { BaseUnet } from '../runners/base-unet.js';
 import { bootstrap, median } from './metrics.js';
-import { loraFromSafetensors, type GroupLora } from './read-adapter.js';
+import { loraFromSafetensors, type GroupLora } from '../runners/read-adapter.js';
 import { gaussianNoise } from './seeded-noise.js';
 
 export interface EvalSubject {

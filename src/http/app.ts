@@ -31,6 +31,8 @@ import type { TenantSettings } from '../tenants/tenant-settings.js';
 import type { FairScheduler } from '../scheduling/fair-scheduler.js';
 import type { Deployments } from '../deployments/deployments.js';
 import { deploymentsRoutes } from './routes/deployments-routes.js';
+import { previewRoutes } from './routes/preview-routes.js';
+import type { PreviewPool } from '../preview/preview-pool.js';
 import type { TenantSlots } from './tenant-slots.js';
 
 export interface AppDeps {
@@ -64,6 +66,8 @@ export interface AppDeps {
   /** Per-tenant bounds in this process: open event streams, waiting requests. */
   streamSlots: TenantSlots;
   waitSlots: TenantSlots;
+  previews: PreviewPool;
+  previewSlots: TenantSlots;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -90,6 +94,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs, streamSlots: deps.streamSlots }));
   app.use(webhooksRoutes(deps));
   app.use(deploymentsRoutes(deps));
+  app.use(previewRoutes(deps));
   app.use(adaptersRoutes({ ...deps }));
   app.use(personalizationsRoutes(deps));
   app.use(usageRoutes({ index: deps.adapters.index, tenantSettings: deps.tenantSettings }));

@@ -14,6 +14,7 @@ import { JobStore } from '../store/job-store.js';
 import { TenantSettings } from '../tenants/tenant-settings.js';
 import { FairScheduler } from '../scheduling/fair-scheduler.js';
 import { Deployments } from '../deployments/deployments.js';
+import { PreviewPool } from '../preview/preview-pool.js';
 import { DeployTargets } from '../deployments/targets.js';
 import { TenantSlots } from '../http/tenant-slots.js';
 import { adapterStoreOptions, jobStoreOptions } from './store-options.js';
@@ -59,7 +60,8 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
     deliveryLog: new DeliveryLog(redis, keys, config.jobRetentionSeconds),
     eventsHeartbeatMs: config.eventsHeartbeatMs,
   };
-  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks, tenantSettings, downloadLeaseMs: config.downloadLeaseSeconds * 1000, downloadRedirect: config.downloadRedirect, deployments, scheduler: new FairScheduler({ redis, keys, queue, depth: config.schedulerDepth, settings: tenantSettings }), streamSlots: new TenantSlots(config.maxStreamsPerTenant, 'open event streams'), waitSlots: new TenantSlots(config.maxWaitsPerTenant, 'waiting requests (Prefer: wait)') });
+  const previews = new PreviewPool({ modelsDirs: config.modelsDirs, intraOpThreads: 1, maxBatch: 32, maxPending: config.previewMaxPending, timeoutMs: config.previewTimeoutMs });
+  const app = createApp({ redis, registry, jobs, adapters, queue, events, apiKeys, maxBodyBytes: config.maxBodyBytes, maxImageBytes: config.maxImageBytes, maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, readiness, log: log.child({ component: 'http' }), metrics, adminKey: config.adminKey, corsOrigins: config.corsOrigins, rateLimitRps: config.rateLimitRps, rateLimitPrefix: config.queuePrefix, ...webhooks, tenantSettings, downloadLeaseMs: config.downloadLeaseSeconds * 1000, downloadRedirect: config.downloadRedirect, deployments, scheduler: new FairScheduler({ redis, keys, queue, depth: config.schedulerDepth, settings: tenantSettings }), previews, previewSlots: new TenantSlots(config.maxPreviewsPerTenant, 'previews in progress'), streamSlots: new TenantSlots(config.maxStreamsPerTenant, 'open event streams'), waitSlots: new TenantSlots(config.maxWaitsPerTenant, 'waiting requests (Prefer: wait)') });
   metrics.watchQueue('generate', queue.queue);
   metrics.watchUsage(() => adapters.index.allUsage());
   metrics.watchTenantJobs(() => jobs.tenantJobCounts());
@@ -88,6 +90,7 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
         ['events', () => events.close()],
         ['queue', () => queue.close()],
         ['deployments', () => deployments.close()],
+        ['previews', () => previews.close()],
         ['redis', () => redis.quit().catch(() => redis.disconnect())],
       ];
     }),

@@ -15,6 +15,8 @@ export interface ModelView {
   formats: string[];
   default_format: string;
   limits: Record<string, number>;
+  /** How its adapters can be tried at once: `generate` (POST /v1/adapters/{id}/generate), or null. */
+  preview: 'generate' | null;
   sha256: string;
 }
 
@@ -48,6 +50,7 @@ export function modelView(m: Manifest): ModelView {
     formats: m.formats.supported,
     default_format: m.formats.default,
     limits,
+    preview: c.kind === 'text' && m.base && !m.base.diffusion && m.formats.supported.includes('peft') ? 'generate' : null,
     sha256: m.sha256,
   };
 }

@@ -7,9 +7,10 @@ import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-ope
 import { z } from '../../validation/zod.js';
 import { createAdapterRequestSchema, deployRequestSchema } from '../../jobs/payloads.js';
 import { adaptersListQuery, archiveQuery, updateAdapterSchema } from '../routes/adapters-routes.js';
+import { previewRequestSchema } from '../routes/preview-routes.js';
 import { jobsListQuery } from '../routes/jobs-routes.js';
 import { createPersonalizationJsonSchema, personalizationFieldsSchema } from '../../usecases/create-personalization-job/create-personalization-job.js';
-import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, usageSchema, deploymentSchema, deployEventSchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
+import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, usageSchema, deploymentSchema, deployEventSchema, previewSchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
 
 type Status = 400 | 401 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 503 | 507;
 const ERROR_TEXT: Record<Status, string> = {
@@ -126,6 +127,12 @@ export function buildSpec(): object {
   });
   r.registerPath({ method: 'get', path: '/v1/adapters/{id}/deployments', summary: "An adapter's deployments", security, request: { params: adapterId }, responses: { 200: json(listOf(Deployment), 'The deployments.'), ...errors(404, 410) } });
   r.registerPath({ method: 'delete', path: '/v1/adapters/{id}/deployments/{name}', summary: 'Unload and unpublish a deployment', security, request: { params: deploymentName }, responses: { 202: json(Deployment, 'Queued (status unloading); the record goes once the engine has unloaded it.'), ...errors(404) } });
+  r.registerPath({
+    method: 'post', path: '/v1/adapters/{id}/generate', summary: "Try an adapter: its model's base with the adapter applied, greedy decoding", security,
+    description: "For adapters of text models that ship a base (GET /v1/models/{id}: preview = generate). `question` fills the model's closed-book template — the answer is the one `npm run eval` measures; `prompt` is continued as is. Runs in a preview thread, batched with other previews; 429 when too many wait, 503 when one does not finish in time (both with Retry-After); 422 for an adapter whose model ships no base.",
+    request: { params: adapterId, body: { required: true, content: { 'application/json': { schema: previewRequestSchema } } } },
+    responses: { 200: json(previewSchema, 'The answer (and the base model\'s, with compare_base).'), ...errors(400, 404, 410, 415, 422, 429) },
+  });
   r.registerPath({ method: 'get', path: '/v1/usage', summary: "The tenant's adapter storage: stored and pinned bytes, count, quota", security, responses: { 200: json(usageSchema, 'The usage.'), ...errors() } });
   const fileHeaders = {
     ...requestId,

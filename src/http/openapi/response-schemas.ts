@@ -83,6 +83,7 @@ export const modelSchema = z.object({
   lora: z.object({ r: z.number().int(), lora_alpha: z.number(), use_rslora: z.boolean(), target_modules: z.array(z.string()) }),
   formats: z.array(z.string()),
   default_format: z.string(),
+  preview: z.enum(['generate']).nullable().describe('How its adapters can be tried at once: generate = POST /v1/adapters/{id}/generate (the model ships a text base); null = none'),
   limits: z.record(z.string(), z.number()),
   sha256: z.string(),
 });
@@ -136,3 +137,12 @@ export const deployEventSchema = z.object({
   timestamp: iso,
   data: deploymentSchema.extend({ job_id: z.string().describe('The job whose request asked for the deployment') }),
 });
+
+export const previewSchema = z.object({
+  object: z.literal('preview'),
+  adapter_id: z.string(),
+  model: z.string(),
+  prompt: z.string().describe('The prompt the base model read (a question filled into the template)'),
+  output: z.string().describe('What the base model with the adapter answers (greedy)'),
+  base_output: z.string().optional().describe('What the base model alone answers (compare_base)'),
+}).openapi('Preview');
