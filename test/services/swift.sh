@@ -4,6 +4,8 @@
 #
 #   test/services/swift.sh start   # → S3 at http://127.0.0.1:${SWIFT_PORT:-18080}, region us-east-1
 #   test/services/swift.sh stop    # stops everything it started
+#   test/services/swift.sh pause   # stops the S3 endpoint only (an outage; storage stays warm)
+#   test/services/swift.sh resume  # starts it again
 #
 # Swift always reads /etc/swift/swift.conf, so `start` writes it (it needs root, as CI has).
 set -euo pipefail
@@ -133,10 +135,17 @@ PY
   : > "$DIR/pids"
   memcached -l 127.0.0.1 -p "$MEMCACHED_PORT" -u root -m 64 > "$DIR/memcached.log" 2>&1 &
   echo $! >> "$DIR/pids"
-  for kind in account container object proxy; do
+  for kind in account container object; do
     "swift-$kind-server" "$DIR/$kind-server.conf" > "$DIR/$kind.log" 2>&1 &
     echo $! >> "$DIR/pids"
   done
+  start_proxy
+}
+
+start_proxy() {
+  swift-proxy-server "$DIR/proxy-server.conf" > "$DIR/proxy.log" 2>&1 &
+  echo $! > "$DIR/proxy.pid"
+  echo $! >> "$DIR/pids"
   for _ in $(seq 1 150); do
     if curl -fsS "http://127.0.0.1:$PORT/healthcheck" >/dev/null 2>&1; then
       echo "swift: S3 at http://127.0.0.1:$PORT (access key test:tester, secret testing)"
@@ -149,8 +158,19 @@ PY
   return 1
 }
 
+pause() {
+  [ -f "$DIR/proxy.pid" ] || return 0
+  pid=$(cat "$DIR/proxy.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$DIR/proxy.pid"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  pause) pause ;;
+  resume) start_proxy ;;
+  *) echo "usage: $0 start|stop|pause|resume" >&2; exit 2 ;;
 esac
