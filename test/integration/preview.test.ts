@@ -96,6 +96,13 @@ describe('previews', () => {
     const refused = replies.filter((r) => r.status === 429);
     expect(refused.length).toBeGreaterThan(0);
     expect(refused[0]!.headers.get('retry-after')).toBe('1');
+    // A tenant's own bound: one preview in progress at a time; another tenant is not held up.
+    const perTenant = await start({ MAX_PREVIEWS_PER_TENANT: '1' });
+    const id1 = await adapterFor(perTenant, items[4]!.context);
+    const burst = await Promise.all(Array.from({ length: 4 }, () => call(perTenant.url, 'POST', `/v1/adapters/${id1}/generate`, { question: items[4]!.question }, A)));
+    expect(burst.some((r) => r.status === 200)).toBe(true);
+    const limited = burst.find((r) => r.status === 429);
+    expect(limited?.body.error.message).toMatch(/1 previews in progress/);
     const slow = await start({ PREVIEW_TIMEOUT_MS: '100' });
     const id2 = await adapterFor(slow, items[3]!.context);
     // The first preview starts the thread and loads the base: longer than 100 ms.
