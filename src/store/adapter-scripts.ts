@@ -84,6 +84,21 @@ local function plan_eviction(tp, need, quota, nowMs)
     start = start + 64
   end
 end
+-- A live entry's fields {record, created_ms, used_ms, pinned, bytes}; or nil and the reply for an
+-- id that is missing, gone (with why) or expired.
+local function live_entry(tp, id, ttlMs, nowMs)
+  local h = redis.call('HMGET', tp .. 'adapter:' .. id, 'record', 'created_ms', 'used_ms', 'pinned', 'bytes')
+  if not h[1] then
+    local why = redis.call('GET', tp .. 'gone:' .. id)
+    if why then return nil, {'gone', why} end
+    return nil, {'missing'}
+  end
+  if is_expired(h[3], h[2], h[4], ttlMs, nowMs) then return nil, {'expired'} end
+  return h
+end
+local function entry_reply(h)
+  return {'ok', h[1], h[2] or '', h[3] or h[2] or '', h[4] or '0', h[5] or ''}
+end
 local function storage_message(tp, tenant, need, quota)
   local u = redis.call('HMGET', tp .. 'usage', 'bytes', 'pinned_bytes')
   return string.format('Storing this adapter needs %.0f bytes, but tenant %s stores %.0f of its %.0f-byte quota, %.0f of them in pinned adapters (the rest are being downloaded or are pinned, and cannot be evicted now). Unpin or delete adapters, or ask the operator for a larger quota.',
@@ -100,13 +115,8 @@ end
 export const LOOKUP_ADAPTER = `${ADAPTER_LUA}
 local tp, id, nowMs, ttlMs, touch, leaseMs = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local k = tp .. 'adapter:' .. id
-local h = redis.call('HMGET', k, 'record', 'created_ms', 'used_ms', 'pinned', 'bytes')
-if not h[1] then
-  local why = redis.call('GET', tp .. 'gone:' .. id)
-  if why then return {'gone', why} end
-  return {'missing'}
-end
-if is_expired(h[3], h[2], h[4], ttlMs, nowMs) then return {'expired'} end
+local h, absent = live_entry(tp, id, ttlMs, nowMs)
+if not h then return absent end
 if touch then
   h[3] = tostring(nowMs)
   redis.call('HSET', k, 'used_ms', nowMs)
@@ -117,7 +127,7 @@ if leaseMs > 0 then
   local until_ = tonumber(redis.call('HGET', k, 'lease_until') or '0')
   if nowMs + leaseMs > until_ then redis.call('HSET', k, 'lease_until', nowMs + leaseMs) end
 end
-return {'ok', h[1], h[2] or '', h[3] or h[2] or '', h[4] or '0', h[5] or ''}
+return entry_reply(h)
 `;
 
 /** ARGV: tenantPrefix, id, nowMs, leaseMs (0 = release one lease, else renew until now+leaseMs). */
@@ -141,13 +151,8 @@ return 1
 export const PIN_ADAPTER = `${ADAPTER_LUA}
 local tp, id, nowMs, ttlMs, pin = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
 local k = tp .. 'adapter:' .. id
-local h = redis.call('HMGET', k, 'record', 'created_ms', 'used_ms', 'pinned', 'bytes')
-if not h[1] then
-  local why = redis.call('GET', tp .. 'gone:' .. id)
-  if why then return {'gone', why} end
-  return {'missing'}
-end
-if is_expired(h[3], h[2], h[4], ttlMs, nowMs) then return {'expired'} end
+local h, absent = live_entry(tp, id, ttlMs, nowMs)
+if not h then return absent end
 local bytes = tonumber(h[5] or '0')
 if pin and h[4] ~= '1' then
   redis.call('HSET', k, 'pinned', '1')
@@ -162,7 +167,7 @@ elseif not pin and h[4] == '1' then
   h[4] = '0'
   h[3] = tostring(nowMs)
 end
-return {'ok', h[1], h[2] or '', h[3] or h[2] or '', h[4] or '0', h[5] or ''}
+return entry_reply(h)
 `;
 
 /**

@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { Router } from 'express';
 import { z } from '../../validation/zod.js';
 import { AppError } from '../../errors/app-error.js';
@@ -51,9 +52,7 @@ export function previewRoutes(deps: PreviewRoutesDeps): Router {
     if (!weights || !(await deps.adapters.verifyFile(req.tenant, id, weights))) throw new AppError('unavailable', `Adapter ${id} cannot be read right now; retry shortly.`, { retryAfter: 1 });
     const release = deps.previewSlots.take(req.tenant);
     try {
-      const chunks: Buffer[] = [];
-      for await (const c of await deps.adapters.blobs.open(req.tenant, id, weights.name)) chunks.push(c as Buffer);
-      const adapter = new Uint8Array(Buffer.concat(chunks));
+      const adapter = new Uint8Array(await buffer(await deps.adapters.blobs.open(req.tenant, id, weights.name)));
       const out = await deps.previews.generate({ modelId: model.manifest.id, prompt, adapter, maxNew, compareBase: request.compare_base });
       res.json({ object: 'preview', adapter_id: id, model: rec.model, prompt, output: out.output, ...(request.compare_base ? { base_output: out.baseOutput } : {}) });
     } finally {
