@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { text } from 'node:stream/consumers';
+import { text as readText } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 
 /** A file to publish: on this filesystem (hard-linked), or a stream (an object store: copied). */
@@ -53,7 +53,7 @@ export async function publish(input: PublishInput): Promise<string> {
     for (const [name, from] of Object.entries(input.files)) {
       const to = path.join(tmp, name);
       if (name === 'adapter_config.json') {
-        const text = 'path' in from ? await fs.readFile(from.path, 'utf8') : await text(await from.open());
+        const text = 'path' in from ? await fs.readFile(from.path, 'utf8') : await readText(await from.open());
         const config = JSON.parse(text) as Record<string, unknown>;
         config.base_model_name_or_path = input.baseModel;
         await fs.writeFile(to, JSON.stringify(config, null, 2) + '\n');
