@@ -10,6 +10,7 @@
  *   hyperadapt usage
  *   hyperadapt deploy ID --target T [--name N]      hyperadapt deployments ID
  *   hyperadapt ask ID "question"     (the adapter's answer beside the base model's)
+ *   hyperadapt samples ID --out grid.png [--n 4] [--seed 0] [--class C]
  *
  * Server: --url or HYPERADAPT_URL (default http://127.0.0.1:8080); key: --api-key or
  * HYPERADAPT_API_KEY. Exits non-zero with the server's error message when anything fails.
@@ -31,6 +32,7 @@ const USAGE = `usage:
   hyperadapt deploy ID --target T [--name N]   (waits until loaded or failed)
   hyperadapt deployments ID
   hyperadapt ask ID "question"   (the adapter's answer beside the base model's)
+  hyperadapt samples ID --out grid.png [--n 4] [--seed 0] [--class C]   (base samples over adapted ones)
 options: --url URL  --api-key KEY`;
 
 const { values, positionals } = parseArgs({
@@ -46,6 +48,9 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
     target: { type: 'string' },
     name: { type: 'string' },
+    n: { type: 'string' },
+    seed: { type: 'string' },
+    class: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -130,6 +135,16 @@ async function main(): Promise<void> {
   } else if (command === 'ask' && sub && arg) {
     const p = await client.preview(sub, { question: arg, compare_base: true });
     process.stdout.write(`adapter: ${p.output}\nbase:    ${p.base_output}\n`);
+  } else if (command === 'samples' && sub) {
+    if (!values.out) fail(`samples needs --out\n${USAGE}`, 2);
+    const int = (v: string | undefined, name: string) => {
+      if (v === undefined) return undefined;
+      if (!/^\d+$/.test(v)) fail(`--${name} must be a whole number`, 2);
+      return Number(v);
+    };
+    const png = await client.samples(sub, { n: int(values.n, 'n'), seed: int(values.seed, 'seed'), class: values.class });
+    writeFileSync(values.out, png);
+    process.stdout.write(`${values.out}: base samples (top row) and adapted samples (bottom row), ${png.length} bytes\n`);
   } else if (command === 'deployments' && sub) {
     for (const d of (await client.listDeployments(sub)).data) process.stdout.write(`${d.target.padEnd(20)} ${d.name.padEnd(48)} ${d.status}${d.error ? `  ${d.error}` : ''}\n`);
   } else if (command === 'usage') {

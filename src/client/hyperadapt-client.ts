@@ -66,12 +66,21 @@ export class HyperadaptClient {
   }
 
   private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
-    const res = await this.fetchImpl(this.baseUrl + path, {
+    const res = await this.send(method, path, body, headers);
+    if (res.status === 204) return { status: 204, body: undefined as T };
+    return { status: res.status, body: (await this.json(res, method, path)) as T };
+  }
+
+  private send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    return this.fetchImpl(this.baseUrl + path, {
       method,
       headers: this.headers(body === undefined ? headers : { 'content-type': 'application/json', ...headers }),
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (res.status === 204) return { status: 204, body: undefined as T };
+  }
+
+  /** The body as JSON; a non-2xx answer becomes the server's error. */
+  private async json(res: Response, method: string, path: string): Promise<unknown> {
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -83,7 +92,7 @@ export class HyperadaptClient {
       const e = (parsed as { error?: { code?: string; message?: string; details?: unknown } })?.error;
       throw new HyperadaptApiError(res.status, e?.code ?? 'unknown', e?.message ?? `${method} ${path} failed with ${res.status}`, e?.details);
     }
-    return { status: res.status, body: parsed as T };
+    return parsed;
   }
 
   async listModels(): Promise<ModelView[]> {
@@ -147,6 +156,17 @@ export class HyperadaptClient {
   /** Tries an adapter through its model's base: a question (the model's template) or a raw prompt. */
   async preview(id: string, body: { question?: string; prompt?: string; max_tokens?: number; compare_base?: boolean }): Promise<{ adapter_id: string; prompt: string; output: string; base_output?: string }> {
     return (await this.request<{ adapter_id: string; prompt: string; output: string; base_output?: string }>('POST', `/v1/adapters/${encodeURIComponent(id)}/generate`, body)).body;
+  }
+
+  /**
+   * An image adapter's samples: a PNG, the base model's `n` samples over the adapted model's,
+   * from the same noise (the same `seed` gives the same bytes).
+   */
+  async samples(id: string, body: { n?: number; seed?: number; class?: string; scale?: number } = {}): Promise<Buffer> {
+    const path = `/v1/adapters/${encodeURIComponent(id)}/samples`;
+    const res = await this.send('POST', path, body);
+    if (!res.ok) await this.json(res, 'POST', path);
+    return Buffer.from(await res.arrayBuffer());
   }
 
   /** The tenant's stored and pinned bytes, adapter count and quota. */

@@ -16,7 +16,8 @@ import { AttributeClassifier, meanCosine, type Attributes } from './attribute-cl
 import { BaseUnet } from '../runners/base-unet.js';
 import { bootstrap, median } from './metrics.js';
 import { loraFromSafetensors, type GroupLora } from '../runners/read-adapter.js';
-import { gaussianNoise } from './seeded-noise.js';
+import { gaussianNoise } from '../runners/seeded-noise.js';
+import { composeGrid, type RgbImage } from '../runners/image-grid.js';
 
 export interface EvalSubject {
   id: string;
@@ -57,7 +58,7 @@ export interface ImageEvalResult {
   samplesPerSubject: number;
   rows: ImageEvalRow[];
   /** Images of the grid: per subject, conditioning | base samples | adapted samples. */
-  grid: { rgb: Uint8Array; width: number; height: number };
+  grid: RgbImage;
 }
 
 /** Loads `eval/subjects.json` of an image model. */
@@ -166,27 +167,6 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
     { name: 'held-out renders (ceiling)', source: 'typescript', metrics: ci(perRow.heldout!) },
   ];
   return { model: m.id, subjects: subjects.length, samplesPerSubject: S, rows, grid: composeGrid(gridRows, h, w) };
-}
-
-/** Tiles rows of [3, H, W] images (with 2-px gaps, 6 px between each group of 4) into RGB bytes. */
-function composeGrid(rows: Float32Array[][], h: number, w: number): ImageEvalResult['grid'] {
-  const cols = Math.max(...rows.map((r) => r.length));
-  const gapAfter = (k: number) => ((k + 1) % 4 === 0 ? 6 : 2);
-  const xs: number[] = [];
-  let x = 2;
-  for (let k = 0; k < cols; k++) {
-    xs.push(x);
-    x += w + gapAfter(k);
-  }
-  const width = x;
-  const height = rows.length * (h + 2) + 2;
-  const rgb = new Uint8Array(width * height * 3).fill(255);
-  rows.forEach((row, ri) => row.forEach((img, k) => {
-    for (let yy = 0; yy < h; yy++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < 3; ch++) {
-      rgb[((2 + ri * (h + 2) + yy) * width + xs[k]! + xx) * 3 + ch] = Math.round(255 * img[ch * h * w + yy * w + xx]!);
-    }
-  }));
-  return { rgb, width, height };
 }
 
 export function formatImageTable(result: ImageEvalResult, extra: ImageEvalRow[] = []): string {

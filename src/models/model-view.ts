@@ -15,8 +15,13 @@ export interface ModelView {
   formats: string[];
   default_format: string;
   limits: Record<string, number>;
-  /** How its adapters can be tried at once: `generate` (POST /v1/adapters/{id}/generate), or null. */
-  preview: 'generate' | null;
+  /**
+   * How its adapters can be tried at once: `generate` (POST /v1/adapters/{id}/generate),
+   * `samples` (POST /v1/adapters/{id}/samples), or null.
+   */
+  preview: 'generate' | 'samples' | null;
+  /** The classes a samples preview can draw (its `class`); null unless preview is `samples`. */
+  sample_classes: string[] | null;
   sha256: string;
 }
 
@@ -24,6 +29,13 @@ export interface ModelView {
 export function targetModules(manifest: Manifest): string[] {
   const names = new Set(manifest.groups.flatMap((g) => g.modules.map((m) => m.split('.').pop()!)));
   return [...names].sort();
+}
+
+function previewOf(m: Manifest): ModelView['preview'] {
+  if (!m.base) return null;
+  if (m.condition.kind === 'text' && !m.base.diffusion && m.formats.supported.includes('peft')) return 'generate';
+  if (m.condition.kind === 'images' && m.base.diffusion && m.formats.supported.includes('diffusers')) return 'samples';
+  return null;
 }
 
 export function modelView(m: Manifest): ModelView {
@@ -50,7 +62,8 @@ export function modelView(m: Manifest): ModelView {
     formats: m.formats.supported,
     default_format: m.formats.default,
     limits,
-    preview: c.kind === 'text' && m.base && !m.base.diffusion && m.formats.supported.includes('peft') ? 'generate' : null,
+    preview: previewOf(m),
+    sample_classes: previewOf(m) === 'samples' ? m.base!.diffusion!.classes : null,
     sha256: m.sha256,
   };
 }

@@ -7,7 +7,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../errors/app-error.js';
-import type { PreviewReply, PreviewRequest, PreviewThreadInit } from './preview-protocol.js';
+import type { RgbImage } from '../runners/image-grid.js';
+import type { GenerateRequest, PreviewReply, PreviewRequest, PreviewThreadInit, SamplesRequest } from './preview-protocol.js';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export interface PreviewPoolOptions extends PreviewThreadInit {
   maxPending: number;
@@ -56,7 +59,21 @@ export class PreviewPool {
     }
   }
 
-  async generate(req: Omit<PreviewRequest, 'id'>): Promise<{ output: string; baseOutput?: string }> {
+  /** A text adapter's greedy answer, and the base's with `compareBase`. */
+  async generate(req: Omit<GenerateRequest, 'id' | 'kind'>): Promise<{ output: string; baseOutput?: string }> {
+    const reply = await this.request({ ...req, kind: 'generate' });
+    if (!('output' in reply)) throw new Error('preview failed: the thread answered a text preview without an output');
+    return { output: reply.output, ...(reply.baseOutput !== undefined ? { baseOutput: reply.baseOutput } : {}) };
+  }
+
+  /** An image adapter's samples grid: the base's samples over the adapted model's, same noise. */
+  async samples(req: Omit<SamplesRequest, 'id' | 'kind'>): Promise<RgbImage> {
+    const reply = await this.request({ ...req, kind: 'samples' });
+    if (!('grid' in reply)) throw new Error('preview failed: the thread answered a samples preview without a grid');
+    return reply.grid;
+  }
+
+  private async request(req: DistributiveOmit<PreviewRequest, 'id'>): Promise<Extract<PreviewReply, { ok: true }>> {
     if (this.closed) throw new AppError('unavailable', 'The server is shutting down.', { retryAfter: 2 });
     if (this.pending.size >= this.o.maxPending) {
       throw new AppError('rate_limited', `${this.o.maxPending} previews are already waiting on this server; retry shortly.`, { retryAfter: 1 });
@@ -72,7 +89,7 @@ export class PreviewPool {
       this.thread().postMessage({ ...req, id } satisfies PreviewRequest, [adapter.buffer as ArrayBuffer]);
     });
     if (!reply.ok) throw new Error(`preview failed: ${reply.message}`);
-    return { output: reply.output, ...(reply.baseOutput !== undefined ? { baseOutput: reply.baseOutput } : {}) };
+    return reply;
   }
 
   /**

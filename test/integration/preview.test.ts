@@ -34,7 +34,8 @@ describe('previews', () => {
   it("answers a question with the adapter exactly as the evaluation does, beside the base model's answer", async () => {
     const svc = await start();
     expect((await call(svc.url, 'GET', `/v1/models/${MODEL}`, undefined, A)).body.preview).toBe('generate');
-    expect((await call(svc.url, 'GET', '/v1/models/hyper-personalize-tiny', undefined, A)).body.preview).toBeNull();
+    expect((await call(svc.url, 'GET', '/v1/models/hyper-personalize-tiny', undefined, A)).body.preview).toBe('samples');
+    expect((await call(svc.url, 'GET', '/v1/models/fixture-text-tiny', undefined, A)).body.preview).toBeNull();
     // The evaluation runs as its own process, exactly as `npm run eval` does.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'preview-eval-'));
     writeFileSync(path.join(dir, 'sample.json'), JSON.stringify({ items }));

@@ -7,7 +7,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-ope
 import { z } from '../../validation/zod.js';
 import { createAdapterRequestSchema, deployRequestSchema } from '../../jobs/payloads.js';
 import { adaptersListQuery, archiveQuery, updateAdapterSchema } from '../routes/adapters-routes.js';
-import { previewRequestSchema } from '../routes/preview-routes.js';
+import { previewRequestSchema, samplesRequestSchema } from '../routes/preview-routes.js';
 import { jobsListQuery } from '../routes/jobs-routes.js';
 import { createPersonalizationJsonSchema, personalizationFieldsSchema } from '../../usecases/create-personalization-job/create-personalization-job.js';
 import { adapterSchema, deliveryListSchema, errorBodySchema, healthSchema, jobSchema, listOf, modelListSchema, modelSchema, readySchema, usageSchema, deploymentSchema, deployEventSchema, previewSchema, webhookEventSchema, webhookSecretSchema } from './response-schemas.js';
@@ -132,6 +132,12 @@ export function buildSpec(): object {
     description: "For adapters of text models that ship a base (GET /v1/models/{id}: preview = generate). `question` fills the model's closed-book template — the answer is the one `npm run eval` measures; `prompt` is continued as is. Runs in a preview thread, batched with other previews; 429 when too many wait, 503 when one does not finish in time (both with Retry-After); 422 for an adapter whose model ships no base.",
     request: { params: adapterId, body: { required: true, content: { 'application/json': { schema: previewRequestSchema } } } },
     responses: { 200: json(previewSchema, 'The answer (and the base model\'s, with compare_base).'), ...errors(400, 404, 410, 415, 422, 429) },
+  });
+  r.registerPath({
+    method: 'post', path: '/v1/adapters/{id}/samples', summary: "Try an image adapter: a PNG grid, the base's samples over the adapted model's", security,
+    description: "For adapters of image models that ship a diffusion base (GET /v1/models/{id}: preview = samples, classes in sample_classes). Row 1: n samples of the class from the base; row 2: the same n from the same noise with the adapter applied. Deterministic for a seed. Runs in the preview thread; 429 when too many previews wait, 503 when one does not finish in time (both with Retry-After); 422 for an adapter whose model ships no diffusion base; 400 for an unknown class.",
+    request: { params: adapterId, body: { required: true, content: { 'application/json': { schema: samplesRequestSchema } } } },
+    responses: { 200: { description: 'The grid.', headers: requestId, content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } }, ...errors(400, 404, 410, 415, 422, 429) },
   });
   r.registerPath({ method: 'get', path: '/v1/usage', summary: "The tenant's adapter storage: stored and pinned bytes, count, quota", security, responses: { 200: json(usageSchema, 'The usage.'), ...errors() } });
   const fileHeaders = {

@@ -83,7 +83,8 @@ export const modelSchema = z.object({
   lora: z.object({ r: z.number().int(), lora_alpha: z.number(), use_rslora: z.boolean(), target_modules: z.array(z.string()) }),
   formats: z.array(z.string()),
   default_format: z.string(),
-  preview: z.enum(['generate']).nullable().describe('How its adapters can be tried at once: generate = POST /v1/adapters/{id}/generate (the model ships a text base); null = none'),
+  preview: z.enum(['generate', 'samples']).nullable().describe('How its adapters can be tried at once: generate = POST /v1/adapters/{id}/generate (the model ships a text base); samples = POST /v1/adapters/{id}/samples (it ships a diffusion base); null = none'),
+  sample_classes: z.array(z.string()).nullable().describe('The classes a samples preview can draw (its class field); null unless preview is samples'),
   limits: z.record(z.string(), z.number()),
   sha256: z.string(),
 });
