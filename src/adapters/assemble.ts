@@ -189,10 +189,24 @@ export function writePeftFiles(manifest: Manifest, modules: ModuleLora[], dtype:
     `A LoRA adapter generated in one forward pass of \`${manifest.id}\` (${manifest.method}, version ${manifest.version},`,
     `generator sha256 \`${prov.modelSha256}\`) by hyperadapt. Rank ${manifest.lora.r}, lora_alpha ${manifest.lora.lora_alpha}, dtype ${dtype}.`,
     '',
-    '```python',
-    'from peft import PeftModel',
-    `model = PeftModel.from_pretrained(base_model, "${prov.adapterId}")`,
-    '```',
+    ...(manifest.base?.hf
+      ? [
+          `The base model ships with hyperadapt in Hugging Face format (\`models/${manifest.id}/${manifest.base.hf}\`,`,
+          `the weights of the \`base.onnx\` the service evaluates with). From the hyperadapt repository:`,
+          '',
+          '```python',
+          'from transformers import AutoModelForCausalLM, AutoTokenizer',
+          'from peft import PeftModel',
+          `tokenizer = AutoTokenizer.from_pretrained("models/${manifest.id}/${manifest.base.hf}")`,
+          `base_model = AutoModelForCausalLM.from_pretrained("models/${manifest.id}/${manifest.base.hf}")`,
+          `model = PeftModel.from_pretrained(base_model, "${prov.adapterId}")`,
+          ...(manifest.base.prompts?.closed_book
+            ? [`ids = tokenizer(${JSON.stringify(manifest.base.prompts.closed_book)}.format(question="…"), return_tensors="pt", add_special_tokens=False)`,
+               `print(tokenizer.decode(model.generate(**ids, max_new_tokens=${manifest.base.max_new_tokens ?? 8}, do_sample=False)[0, ids.input_ids.shape[1]:], skip_special_tokens=True))`]
+            : []),
+          '```',
+        ]
+      : ['```python', 'from peft import PeftModel', `model = PeftModel.from_pretrained(base_model, "${prov.adapterId}")`, '```']),
     '',
   ].join('\n');
   return [

@@ -91,6 +91,11 @@ export const manifestSchema = z
         prompts: z.record(z.string(), z.string()).optional(),
         eos_token_id: z.number().int().min(0).optional(),
         max_new_tokens: z.number().int().positive().optional(),
+        /**
+         * A directory of the model with the base in Hugging Face format (config.json,
+         * model.safetensors, tokenizer): what a user loads the adapters onto with transformers + PEFT.
+         */
+        hf: fileName.optional(),
         /** Diffusion bases: how base.onnx is sampled (see docs/models.md). */
         diffusion: z
           .strictObject({

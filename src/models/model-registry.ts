@@ -151,6 +151,9 @@ async function loadModel(dir: string, manifestFile: string, verify: boolean): Pr
   if (manifest.base) {
     const basePath = path.join(dir, manifest.base.file);
     if (!existsSync(basePath)) throw new ModelLoadError(`${manifestFile}: base.file: file ${manifest.base.file} does not exist`);
+    if (manifest.base.hf && !existsSync(path.join(dir, manifest.base.hf, 'config.json'))) {
+      throw new ModelLoadError(`${manifestFile}: base.hf: ${manifest.base.hf}/config.json does not exist`);
+    }
   }
   let tokenizer: TextTokenizer | undefined;
   if (manifest.condition.kind === 'text') {
