@@ -11,6 +11,7 @@ import type { JobStore } from '../store/job-store.js';
 import type { GenerateQueue } from '../jobs/generate-queue.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import { errorMiddleware } from './error-middleware.js';
+import { playgroundRoutes } from '../playground/playground-routes.js';
 import { corsFor, rateLimit, securityHeaders } from './security.js';
 import { httpMetrics, requestLogging } from './observability.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -88,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(spec, { customSiteTitle: 'hyperadapt API' }));
   app.use(adminRoutes(deps.metrics, deps.adminKey, [deps.queue.queue]));
+  app.use(playgroundRoutes());
   app.use('/v1', authenticate(deps.apiKeys), rateLimit(deps.redis, deps.rateLimitPrefix, deps.rateLimitRps));
   app.use(modelsRoutes(deps.registry));
   app.use(jobsRoutes(deps.jobs));
