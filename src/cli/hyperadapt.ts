@@ -3,7 +3,7 @@
  * `hyperadapt` — the command line client.
  *
  *   hyperadapt models
- *   hyperadapt generate --model M --context-file F [--field context] [--dtype float16] --out DIR
+ *   hyperadapt generate --model M --context-file F [--field context] [--dtype float16] [--extends ad_…] --out DIR
  *   hyperadapt personalize --model M --images a.png b.jpg --out DIR
  *   hyperadapt jobs get ID
  *   hyperadapt adapters get|pin|unpin|delete ID
@@ -24,7 +24,8 @@ import { followJob, progressReporter } from './follow-job.js';
 
 const USAGE = `usage:
   hyperadapt models
-  hyperadapt generate --model M --context-file F [--field context] [--dtype float32|float16|bfloat16] --out DIR
+  hyperadapt generate --model M --context-file F [--field context] [--dtype float32|float16|bfloat16] [--extends ad_…] --out DIR
+      (--extends: a new adapter that reads the parent's context, then this file; chunked models)
   hyperadapt personalize --model M --images a.png [b.jpg ...] --out DIR
   hyperadapt jobs get ID
   hyperadapt adapters get|pin|unpin|delete ID
@@ -48,6 +49,7 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
     target: { type: 'string' },
     name: { type: 'string' },
+    extends: { type: 'string' },
     n: { type: 'string' },
     seed: { type: 'string' },
     class: { type: 'string' },
@@ -94,6 +96,7 @@ async function main(): Promise<void> {
       model: values.model,
       input: { [values.field!]: text },
       ...(values.dtype ? { options: { dtype: values.dtype as 'float32' } } : {}),
+      ...(values.extends ? { extends: values.extends } : {}),
     });
     const final = await followJob(client, job, progress);
     progress.done();

@@ -31,6 +31,8 @@ export interface CreateAdapterBody {
   options?: { dtype?: 'float32' | 'float16' | 'bfloat16'; format?: 'peft' | 'diffusers' | 'kohya' };
   webhook?: { url: string; events?: string[] };
   metadata?: Record<string, string>;
+  /** An adapter of the same model version to extend: the new one reads its context, then `input`. */
+  extends?: string;
 }
 
 export interface JobEvent {

@@ -80,6 +80,16 @@ export class TextTokenizer {
     return n;
   }
 
+  /** Ids of the tokens that end a sentence ('.', '?', '!' where each is one token). */
+  sentenceEnds(): Set<number> {
+    const ends = new Set<number>();
+    for (const p of ['.', '?', '!']) {
+      const ids = this.encode(p);
+      if (ids.length === 1) ends.add(ids[0]!);
+    }
+    return ends;
+  }
+
   decode(ids: number[]): string {
     return this.tokenizer.decode(ids, { skip_special_tokens: true });
   }

@@ -64,6 +64,10 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: int(1, 1024).default(64),
   /** Largest batch of queued jobs run in one forward pass (1 = no batching). */
   BATCH_MAX_SIZE: int(1, 1024).default(32),
+  /** Chunked models: windows per forward pass (progress is reported and cancellation honoured between passes). */
+  CHUNK_PASS_ROWS: int(1, 1024).default(8),
+  /** Chunked models: the most context tokens one adapter reads (with its ancestors), below window × max_chunks. */
+  MAX_CONTEXT_TOKENS: int(1, 10_000_000).default(65536),
   /** While every inference thread is busy, how long a queued job waits for batch-mates at most. */
   BATCH_MAX_WAIT_MS: int(0, 1000).default(20),
   /**
@@ -182,6 +186,8 @@ export interface Config {
   ortIntraOpThreads: number;
   workerConcurrency: number;
   batchMaxSize: number;
+  chunkPassRows: number;
+  maxContextTokens: number;
   batchMaxWaitMs: number;
   adapterBytesInFlight: number;
   maxBodyBytes: number;
@@ -274,6 +280,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ortIntraOpThreads: e.ORT_INTRA_OP_THREADS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     batchMaxSize: e.BATCH_MAX_SIZE,
+    chunkPassRows: e.CHUNK_PASS_ROWS,
+    maxContextTokens: e.MAX_CONTEXT_TOKENS,
     batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
     adapterBytesInFlight: e.ADAPTER_BYTES_IN_FLIGHT,
     maxBodyBytes: e.MAX_BODY_BYTES,

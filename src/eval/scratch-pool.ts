@@ -34,6 +34,7 @@ export function openScratchPool(models: LoadedModel[], log: Logger, options: { i
       models: models.map((m) => ({
         id: m.manifest.id,
         generatorPath: m.generatorPath,
+        ...(m.combinePath ? { combinePath: m.combinePath } : {}),
         tokenizerPath: m.manifest.condition.kind === 'text' ? path.join(m.dir, m.manifest.condition.tokenizer) : null,
         manifest: m.manifest,
         maxBatch: m.manifest.max_batch ?? 32,
@@ -43,6 +44,7 @@ export function openScratchPool(models: LoadedModel[], log: Logger, options: { i
       dataDir,
       fsync: false,
       store: { kind: 'fs' },
+      chunkPassRows: 16,
       bufferCacheBytes: 512 * 1024 * 1024,
     },
   });

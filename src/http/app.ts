@@ -69,6 +69,8 @@ export interface AppDeps {
   waitSlots: TenantSlots;
   previews: PreviewPool;
   previewSlots: TenantSlots;
+  /** MAX_CONTEXT_TOKENS: caps a chunked model's context (default: the model's own limit). */
+  maxContextTokens?: number;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -91,7 +93,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(adminRoutes(deps.metrics, deps.adminKey, [deps.queue.queue]));
   app.use(playgroundRoutes());
   app.use('/v1', authenticate(deps.apiKeys), rateLimit(deps.redis, deps.rateLimitPrefix, deps.rateLimitRps));
-  app.use(modelsRoutes(deps.registry));
+  app.use(modelsRoutes(deps.registry, deps.maxContextTokens));
   app.use(jobsRoutes(deps.jobs));
   app.use(eventsRoutes({ jobs: deps.jobs, events: deps.events, heartbeatMs: deps.eventsHeartbeatMs, streamSlots: deps.streamSlots }));
   app.use(webhooksRoutes(deps));

@@ -10,6 +10,7 @@ import { GenerationError } from '../adapters/generation-error.js';
 import type { AdapterFormat, Manifest } from '../models/manifest-schema.js';
 import type { AdapterWrite } from '../blobs/adapter-file-writer.js';
 import type { ItemResult } from './thread-protocol.js';
+import { planStateFile, type ExtensionState } from '../adapters/extension-state.js';
 
 /** One batch row to assemble. */
 export interface RowToWrite {
@@ -20,6 +21,8 @@ export interface RowToWrite {
   adapterId: string;
   modelSha256: string;
   format: AdapterFormat;
+  /** Chunked models: what extending this adapter needs, written beside its files. */
+  state?: ExtensionState;
 }
 
 /** The rows of one dtype, with that dtype's converted outputs. */
@@ -42,6 +45,7 @@ export function assembleBatch(manifest: Manifest, groups: DtypeGroup[], raw: Raw
         checkRow(manifest, g.encoded, raw, r.row, g.dtype);
         const modules = sliceModules(manifest, g.encoded, r.row, g.dtype);
         const files = writeAdapterFiles(manifest, modules, r.format, g.dtype, { adapterId: r.adapterId, modelId: manifest.id, modelSha256: r.modelSha256 });
+        if (r.state) files.push(planStateFile(r.state, { adapterId: r.adapterId, modelSha256: r.modelSha256 }));
         writes.push({ index: r.index, write: { tenant: r.tenant, adapterId: r.adapterId, files } });
       } catch (err) {
         failed.push({ index: r.index, result: { ok: false, error: { code: 'generation_failed', message: (err as Error).message, retryable: !(err instanceof GenerationError) } } });

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logging/logger.js';
-import type { GenerateItem, ItemResult, TaskTimings, ThreadInit, ThreadMessage } from './thread-protocol.js';
+import type { DropMessage, GenerateItem, ItemResult, TaskTimings, ThreadInit, ThreadMessage } from './thread-protocol.js';
 
 const THREAD_SCRIPT = fileURLToPath(new URL('./inference-thread.js', import.meta.url));
 
@@ -31,6 +31,8 @@ export interface InferencePoolOptions {
   threads: number;
   init: ThreadInit;
   log: Logger;
+  /** Chunked models: windows read so far for an item (its `progressId`). */
+  onProgress?: (progressId: string, done: number, total: number) => void;
 }
 
 export class InferencePool {
@@ -78,6 +80,8 @@ export class InferencePool {
       } else if (msg.type === 'result') {
         inFlight.get(msg.taskId)?.resolve({ results: msg.results, timings: msg.timings });
         inFlight.delete(msg.taskId);
+      } else if (msg.type === 'progress') {
+        this.options.onProgress?.(msg.progressId, msg.done, msg.total);
       } else if (msg.type === 'task-failed') {
         inFlight.get(msg.taskId)?.reject(new InferenceError(msg.message));
         inFlight.delete(msg.taskId);
@@ -115,6 +119,11 @@ export class InferencePool {
       slot.inFlight.set(taskId, { resolve, reject });
       slot.worker.postMessage({ type: 'generate', taskId, modelId, items });
     });
+  }
+
+  /** Stops reading a chunked item's remaining windows (its result becomes `canceled`). */
+  drop(progressId: string): void {
+    for (const s of this.slots) s.worker.postMessage({ type: 'drop', progressId } satisfies DropMessage);
   }
 
   /** Idempotent. Terminates every thread; pending tasks are rejected. */

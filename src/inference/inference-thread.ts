@@ -22,12 +22,17 @@ import { WriterClient } from './writer-client.js';
 import { buildTextFeeds, type TokenizedRow } from './text-feeds.js';
 import { BufferCache } from './buffer-cache.js';
 import { buildFloat16CastGraph, castInput, castOutput } from './cast-graph.js';
-import type { GenerateTask, ItemResult, ThreadInit, ThreadMessage, ThreadModel } from './thread-protocol.js';
+import { readWindows } from './chunked-forward.js';
+import type { ExtensionState } from '../adapters/extension-state.js';
+import type { DropMessage, GenerateTask, ItemResult, ThreadInit, ThreadMessage, ThreadModel } from './thread-protocol.js';
 
 interface OpenModel {
   spec: ThreadModel;
   session: ort.InferenceSession;
+  /** Chunked models: summed window state → LoRA tensors. */
+  combine: ort.InferenceSession | undefined;
   tokenizer: TextTokenizer | null;
+  sentenceEnds: Set<number>;
   /** float32 → float16 for all outputs at once, opened on first use. */
   cast: Promise<ort.InferenceSession> | undefined;
 }
@@ -37,6 +42,8 @@ const init = workerData as ThreadInit;
 const models = new Map<string, OpenModel>();
 const writer = new WriterClient({ dataDir: init.dataDir, fsync: init.fsync, store: init.store, manifests: Object.fromEntries(init.models.map((m) => [m.id, m.manifest])) });
 const buffers = new BufferCache(init.bufferCacheBytes);
+/** Chunked items whose jobs were all canceled: their remaining windows are not read. */
+const drops = new Set<string>();
 
 /**
  * Above this many output bytes per batch, a session runs without onnxruntime's CPU arena: the
@@ -137,8 +144,11 @@ function prepare(model: OpenModel, task: GenerateTask, results: (ItemResult | un
   return { feeds: per.length > 0 ? imageFeeds(manifest, per) : undefined, rowOf, rows: per.length };
 }
 
-/** The forward pass, into float32 buffers taken from the cache (onnxruntime writes them in place). */
-async function forward(model: OpenModel, feeds: Record<string, ort.Tensor>, rows: number): Promise<{ outputs: RawOutputs; owned: ArrayBuffer[] }> {
+/**
+ * The pass that emits the LoRA tensors (the generator, or a chunked model's combine graph), into
+ * float32 buffers taken from the cache (onnxruntime writes them in place).
+ */
+async function forward(model: OpenModel, feeds: Record<string, ort.Tensor>, rows: number, session = model.session): Promise<{ outputs: RawOutputs; owned: ArrayBuffer[] }> {
   const elems = rowElements(model.spec.manifest);
   const dims = expectedDims(model.spec.manifest, rows);
   const outputs: RawOutputs = {};
@@ -152,7 +162,7 @@ async function forward(model: OpenModel, feeds: Record<string, ort.Tensor>, rows
     fetches[name] = new ort.Tensor('float32', data, dims[name]!);
   }
   try {
-    await model.session.run(feeds, fetches);
+    await session.run(feeds, fetches);
   } catch (err) {
     owned.forEach((b) => buffers.give(b));
     const message = (err as Error).message ?? String(err);
@@ -210,14 +220,33 @@ async function runTask(task: GenerateTask): Promise<{ written: Promise<void> }> 
   const { manifest } = model.spec;
   const t0 = performance.now();
   const results: (ItemResult | undefined)[] = new Array(task.items.length);
-  const { feeds, rowOf, rows } = prepare(model, task, results);
+  let states: (ExtensionState | undefined)[] = [];
+  let prepared: ReturnType<typeof prepare>;
+  if (manifest.chunking && model.combine) {
+    const read = await readWindows({ manifest, session: model.session, tokenizer: model.tokenizer!, sentenceEnds: model.sentenceEnds }, task.items, results, {
+      passRows: init.chunkPassRows,
+      tensor: (type, data, dims) => new ort.Tensor(type, data as Float32Array, dims),
+      progress: (progressId, done, total) => post({ type: 'progress', progressId, done, total }),
+      dropped: async (progressId) => {
+        await new Promise((r) => setImmediate(r));
+        return drops.delete(progressId);
+      },
+    });
+    states = read.states;
+    const feeds = read.rows > 0 ? { state: new ort.Tensor('float32', read.summed, [read.rows, manifest.chunking.state_size]) } : undefined;
+    prepared = { feeds, rowOf: read.rowOf, rows: read.rows };
+    for (const item of task.items) if (item.progressId) drops.delete(item.progressId);
+  } else {
+    prepared = prepare(model, task, results);
+  }
+  const { feeds, rowOf, rows } = prepared;
   const t1 = performance.now();
   const owned: ArrayBuffer[] = [];
   const groups: DtypeGroup[] = [];
   let raw: RawOutputs = {};
   let t2 = t1;
   if (feeds) {
-    const fwd = await forward(model, feeds, rows);
+    const fwd = await forward(model, feeds, rows, model.combine ?? model.session);
     owned.push(...fwd.owned);
     raw = fwd.outputs;
     t2 = performance.now();
@@ -232,7 +261,7 @@ async function runTask(task: GenerateTask): Promise<{ written: Promise<void> }> 
         encoded,
         rows: items.map((i) => {
           const item = task.items[i]!;
-          return { index: i, row: rowOf[i]!, tenant: item.tenant, adapterId: item.adapterId, modelSha256: item.modelSha256, format: item.options.format };
+          return { index: i, row: rowOf[i]!, tenant: item.tenant, adapterId: item.adapterId, modelSha256: item.modelSha256, format: item.options.format, ...(states[i] ? { state: states[i] } : {}) };
         }),
       });
     }
@@ -242,7 +271,10 @@ async function runTask(task: GenerateTask): Promise<{ written: Promise<void> }> 
   // and moves the buffers back; this thread goes on to the next forward pass.
   const written = writer.write(task.modelId, groups, raw, owned).then((reply) => {
     reply.buffers.forEach((b) => buffers.give(b));
-    for (const { index, result } of reply.results) results[index] = result;
+    for (const { index, result } of reply.results) {
+      const st = states[index];
+      results[index] = result.ok && st ? { ...result, context: { tokens: st.contextTokens, windows: st.windows } } : result;
+    }
     const timings = { tokenizeMs: t1 - t0, forwardMs: t2 - t1, assembleMs: t3 - t2 + reply.assembleMs, writeMs: performance.now() - t3 - reply.assembleMs };
     post({ type: 'result', taskId: task.taskId, results: results as ItemResult[], timings });
   });
@@ -257,12 +289,18 @@ async function main(): Promise<void> {
     const arena = rowFloat32Bytes(spec.manifest) * spec.maxBatch <= ARENA_MAX_BYTES;
     const { session, providers: used } = await openSession(spec.generatorPath, arena);
     providers[spec.id] = used;
-    models.set(spec.id, { spec, session, tokenizer: spec.tokenizerPath ? TextTokenizer.fromFile(spec.tokenizerPath) : null, cast: undefined });
+    const combine = spec.combinePath ? (await openSession(spec.combinePath, arena)).session : undefined;
+    const tokenizer = spec.tokenizerPath ? TextTokenizer.fromFile(spec.tokenizerPath) : null;
+    models.set(spec.id, { spec, session, combine, tokenizer, sentenceEnds: tokenizer?.sentenceEnds() ?? new Set(), cast: undefined });
   }
   // Forward passes run strictly one after another (a session is not shared between runs);
   // a batch's writes continue in the background while the next one computes.
   let chain = Promise.resolve();
-  port.on('message', (task: GenerateTask) => {
+  port.on('message', (task: GenerateTask | DropMessage) => {
+    if (task.type === 'drop') {
+      drops.add(task.progressId);
+      return;
+    }
     chain = chain.then(() =>
       runTask(task).then(
         () => undefined, // the batch's writes go on; the next forward pass starts now

@@ -3,10 +3,13 @@ import type { Manifest } from '../models/manifest-schema.js';
 import type { ResolvedOptions } from '../jobs/payloads.js';
 import type { WrittenFile } from '../blobs/adapter-file-writer.js';
 import type { StoreConfig } from '../config/config.js';
+import type { ExtensionState } from '../adapters/extension-state.js';
 
 export interface ThreadModel {
   id: string;
   generatorPath: string;
+  /** A chunked model's combine graph (summed state → LoRA tensors). */
+  combinePath?: string;
   tokenizerPath: string | null;
   manifest: Manifest;
   /** Largest batch this model runs (sizes the onnxruntime arena decision). */
@@ -23,6 +26,8 @@ export interface ThreadInit {
   store: StoreConfig;
   /** Output buffers a thread keeps for reuse (bytes); 0 = none. */
   bufferCacheBytes: number;
+  /** Windows per forward pass of a chunked model (progress is reported, and a drop honoured, between passes). */
+  chunkPassRows: number;
 }
 
 /** One adapter to generate. */
@@ -35,6 +40,16 @@ export interface GenerateItem {
   /** Subject images as base64 8-bit RGB [H, W, 3], already resized (image models). */
   images?: string[];
   options: ResolvedOptions;
+  /** Chunked models: the adapter this one extends (its closed state and last window). */
+  parent?: ExtensionState;
+  /** Chunked models: names the item in `progress` messages and `drop` requests. */
+  progressId?: string;
+}
+
+/** Main thread → inference thread: stop reading an item's windows (its jobs were canceled). */
+export interface DropMessage {
+  type: 'drop';
+  progressId: string;
 }
 
 export interface GenerateTask {
@@ -46,7 +61,7 @@ export interface GenerateTask {
 
 /** A generated adapter is reported by its files' names, sizes and digests: its bytes stay in the thread. */
 export type ItemResult =
-  | { ok: true; files: WrittenFile[] }
+  | { ok: true; files: WrittenFile[]; context?: { tokens: number; windows: number } }
   | { ok: false; error: { code: string; message: string; retryable: boolean } };
 
 export interface TaskTimings {
@@ -63,4 +78,5 @@ export type ThreadMessage =
   | { type: 'init-failed'; message: string }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'result'; taskId: number; results: ItemResult[]; timings: TaskTimings }
-  | { type: 'task-failed'; taskId: number; message: string };
+  | { type: 'task-failed'; taskId: number; message: string }
+  | { type: 'progress'; progressId: string; done: number; total: number };

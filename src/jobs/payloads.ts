@@ -38,6 +38,7 @@ export const createAdapterRequestSchema = z.strictObject({
   webhook: webhookSchema.optional(),
   metadata: metadataSchema.optional(),
   deploy: z.array(deployRequestSchema).min(1).max(8).optional().describe('Deploy the adapter to these targets once it exists (events adapter.deployed / adapter.deploy_failed)'),
+  extends: z.string().min(1).max(128).optional().describe("An adapter (ad_…) of the same model version to extend: the new adapter reads the parent's context followed by this input (models that can extend: GET /v1/models/{id})"),
 });
 export type CreateAdapterRequest = z.infer<typeof createAdapterRequestSchema>;
 
@@ -63,7 +64,13 @@ const generateJobBase = {
 
 /** `job.data` of the generate queue: a text condition, or preprocessed subject images. */
 export const generateJobSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ ...generateJobBase, kind: z.literal('text'), input: z.record(z.string(), z.string()) }),
+  z.strictObject({
+    ...generateJobBase,
+    kind: z.literal('text'),
+    input: z.record(z.string(), z.string()),
+    /** Chunked models: the adapter this one extends (its state file is read). */
+    extends: z.string().regex(/^ad_[0-9a-f]{40}$/).optional(),
+  }),
   z.strictObject({
     ...generateJobBase,
     kind: z.literal('images'),

@@ -20,7 +20,6 @@ export const textConditionSchema = z.strictObject({
   tokenizer: fileName,
   fields: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'field names are snake_case'), textFieldSchema)
     .refine((f) => Object.keys(f).length > 0, 'must declare at least one field'),
-  chunking: z.strictObject({ chunk_tokens: z.number().int().positive() }).optional(),
 });
 
 export const imageConditionSchema = z.strictObject({
@@ -81,6 +80,21 @@ export const manifestSchema = z
     groups: z.array(groupSchema).min(1),
     formats: z.strictObject({ supported: z.array(z.enum(FORMATS)).min(1), default: z.enum(FORMATS) }),
     task_type: z.string().default('CAUSAL_LM'),
+    /**
+     * Long contexts: the text field's `max_tokens` is one window; a context of up to `max_chunks`
+     * windows is read window by window. `additive-state`: the generator maps each window to a
+     * partial state (output `state` [batch, state_size]); states add up over windows, and the
+     * `graph` maps the summed state to the LoRA outputs. Adapters of such a model can be extended.
+     */
+    chunking: z
+      .strictObject({
+        mode: z.literal('additive-state'),
+        max_chunks: z.number().int().min(1).max(4096),
+        graph: fileName,
+        sha256: sha256Hex,
+        state_size: z.number().int().positive(),
+      })
+      .optional(),
     /** Largest batch the generator may run at once (its memory cap); unset = no model limit. */
     max_batch: z.number().int().positive().optional(),
     postprocess: z.array(z.strictObject({ op: z.string() }).passthrough()).optional(),
@@ -124,6 +138,10 @@ export const manifestSchema = z
         names.add(out);
       }
     });
+    if (m.chunking) {
+      const fields = m.condition.kind === 'text' ? Object.keys(m.condition.fields) : [];
+      if (fields.length !== 1) ctx.addIssue({ code: 'custom', path: ['chunking'], message: 'chunking needs a text model with exactly one field' });
+    }
     const modules = m.groups.flatMap((g) => g.modules);
     if (new Set(modules).size !== modules.length) ctx.addIssue({ code: 'custom', path: ['groups'], message: 'a module appears in two groups' });
     m.inputs.forEach((input, i) => {

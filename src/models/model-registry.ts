@@ -22,6 +22,8 @@ export interface LoadedModel {
   manifest: Manifest;
   dir: string;
   generatorPath: string;
+  /** A chunked model's combine graph (summed window state → LoRA). */
+  combinePath?: string;
   tokenizer: TextTokenizer | undefined;
   view: ModelView;
 }
@@ -63,6 +65,23 @@ function checkGraph(file: string, manifest: Manifest, session: ort.InferenceSess
   for (const name of graphInputs.keys()) {
     if (!declared.has(name)) fail('inputs', `the graph takes an input "${name}" the manifest does not declare`);
   }
+  if (manifest.chunking) {
+    const state = session.outputMetadata.find((m) => m.name === 'state');
+    if (!state) fail('chunking', `the generator has no output "state" (it has ${session.outputNames.join(', ')})`);
+    const dims = state && state.isTensor ? state.shape : [];
+    if (dims.length !== 2 || (typeof dims[1] === 'number' && dims[1] !== manifest.chunking.state_size)) {
+      fail('chunking.state_size', `the generator's "state" is [${dims.join(', ')}], expected [batch, ${manifest.chunking.state_size}]`);
+    }
+    return;
+  }
+  checkLoraOutputs(file, manifest, session);
+}
+
+/** The graph that emits the LoRA tensors (the generator, or a chunked model's combine graph) has the groups' outputs. */
+function checkLoraOutputs(file: string, manifest: Manifest, session: ort.InferenceSession): void {
+  const fail = (field: string, msg: string) => {
+    throw new ModelLoadError(`${file}: ${field}: ${msg}`);
+  };
   const graphOutputs = new Map(session.outputMetadata.map((m) => [m.name, m]));
   const { r } = manifest.lora;
   manifest.groups.forEach((g, i) => {
@@ -148,6 +167,12 @@ async function loadModel(dir: string, manifestFile: string, verify: boolean): Pr
   if (actual !== manifest.sha256) {
     throw new ModelLoadError(`${manifestFile}: sha256: ${manifest.generator} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
   }
+  const combinePath = manifest.chunking ? path.join(dir, manifest.chunking.graph) : undefined;
+  if (manifest.chunking && combinePath) {
+    if (!existsSync(combinePath)) throw new ModelLoadError(`${manifestFile}: chunking.graph: file ${manifest.chunking.graph} does not exist`);
+    const got = await sha256File(combinePath);
+    if (got !== manifest.chunking.sha256) throw new ModelLoadError(`${manifestFile}: chunking.sha256: ${manifest.chunking.graph} has sha256 ${got}, the manifest says ${manifest.chunking.sha256}`);
+  }
   if (manifest.base) {
     const basePath = path.join(dir, manifest.base.file);
     if (!existsSync(basePath)) throw new ModelLoadError(`${manifestFile}: base.file: file ${manifest.base.file} does not exist`);
@@ -179,6 +204,17 @@ async function loadModel(dir: string, manifestFile: string, verify: boolean): Pr
     } finally {
       await session.release();
     }
+    if (combinePath) {
+      const combine = await ort.InferenceSession.create(combinePath, { executionProviders: ['cpu'] }).catch((err: unknown) => {
+        throw new ModelLoadError(`${manifestFile}: chunking.graph: ${manifest.chunking!.graph} is not a loadable ONNX model (${(err as Error).message})`);
+      });
+      try {
+        if (combine.inputNames.length !== 1 || combine.inputNames[0] !== 'state') throw new ModelLoadError(`${manifestFile}: chunking.graph: ${manifest.chunking!.graph} must take one input "state" (it takes ${combine.inputNames.join(', ')})`);
+        checkLoraOutputs(manifestFile, manifest, combine);
+      } finally {
+        await combine.release();
+      }
+    }
   }
-  return { manifest, dir, generatorPath, tokenizer, view: modelView(manifest) };
+  return { manifest, dir, generatorPath, ...(combinePath ? { combinePath } : {}), tokenizer, view: modelView(manifest) };
 }

@@ -22,6 +22,8 @@ export interface ModelView {
   preview: 'generate' | 'samples' | null;
   /** The classes a samples preview can draw (its `class`); null unless preview is `samples`. */
   sample_classes: string[] | null;
+  /** Long contexts read window by window (chunked models), else null. */
+  context: { window_tokens: number; max_chunks: number; max_tokens: number; mode: 'additive-state'; can_extend: boolean } | null;
   sha256: string;
 }
 
@@ -31,6 +33,13 @@ export function targetModules(manifest: Manifest): string[] {
   return [...names].sort();
 }
 
+/** A chunked model's window and context limit: what `POST /v1/adapters` accepts. */
+export function contextOf(m: Manifest, maxContextTokens: number): ModelView['context'] {
+  if (!m.chunking || m.condition.kind !== 'text') return null;
+  const window = Object.values(m.condition.fields)[0]!.max_tokens;
+  return { window_tokens: window, max_chunks: m.chunking.max_chunks, max_tokens: Math.min(window * m.chunking.max_chunks, maxContextTokens), mode: m.chunking.mode, can_extend: true };
+}
+
 function previewOf(m: Manifest): ModelView['preview'] {
   if (!m.base) return null;
   if (m.condition.kind === 'text' && !m.base.diffusion && m.formats.supported.includes('peft')) return 'generate';
@@ -38,7 +47,10 @@ function previewOf(m: Manifest): ModelView['preview'] {
   return null;
 }
 
-export function modelView(m: Manifest): ModelView {
+/**
+ * @param maxContextTokens the server's MAX_CONTEXT_TOKENS (caps a chunked model's context)
+ */
+export function modelView(m: Manifest, maxContextTokens = Number.MAX_SAFE_INTEGER): ModelView {
   const c = m.condition;
   const inputs: Record<string, unknown> =
     c.kind === 'text'
@@ -64,6 +76,7 @@ export function modelView(m: Manifest): ModelView {
     limits,
     preview: previewOf(m),
     sample_classes: previewOf(m) === 'samples' ? m.base!.diffusion!.classes : null,
+    context: contextOf(m, maxContextTokens),
     sha256: m.sha256,
   };
 }

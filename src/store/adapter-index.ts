@@ -40,6 +40,10 @@ export interface AdapterRecord {
   created_at: string;
   /** Set when `r` is not a rank vLLM accepts. */
   warnings?: string[];
+  /** Chunked models: the adapter this one extends. */
+  extends?: string;
+  /** Chunked models: tokens of context read, through every ancestor. */
+  context_tokens?: number;
 }
 
 /** An index entry: the record and its lifecycle. */

@@ -15,7 +15,9 @@ export { ADAPTER_ID_PATTERN } from '../blobs/adapter-layout.js';
 export type { AdapterEntry, AdapterFile, AdapterRecord } from './adapter-index.js';
 
 /** The public Adapter object: the record, its lifecycle, and where to fetch it. */
-export interface AdapterView extends AdapterRecord {
+export interface AdapterView extends Omit<AdapterRecord, 'extends' | 'context_tokens'> {
+  extends: string | null;
+  context_tokens: number | null;
   /** With the S3 store: `s3://bucket/prefix/tenant/id/`, what LoRAX loads (`adapter_source: "s3"`). */
   location?: string;
   /** Bytes of all its files (what it counts against the tenant's quota). */
@@ -32,6 +34,8 @@ export function adapterView(entry: AdapterEntry, ttlMs: number, location?: strin
   const self = `/v1/adapters/${rec.id}`;
   return {
     ...rec,
+    extends: rec.extends ?? null,
+    context_tokens: rec.context_tokens ?? null,
     ...(location ? { location } : {}),
     bytes: entry.bytes,
     pinned: entry.pinned,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import { REMOVAL_MARKER_MS } from './adapter-scripts.js';
-import { CANCEL_JOB, CREATE_JOB, FINISH_COMPUTATIONS, START_COMPUTATIONS } from './lua-scripts.js';
+import { CANCEL_JOB, CREATE_JOB, FINISH_COMPUTATIONS, PROGRESS_COMPUTATION, START_COMPUTATIONS } from './lua-scripts.js';
 import { Coalescer } from './coalescer.js';
 import { LuaScript } from './lua-runner.js';
 import { JOB_STATUSES, jobView, type JobStatus, type JobView } from './job-view.js';
@@ -17,6 +17,7 @@ import { pageNewestFirst } from './cursor.js';
 
 const createJob = new LuaScript(CREATE_JOB);
 const startComputations = new LuaScript(START_COMPUTATIONS);
+const progressComputation = new LuaScript(PROGRESS_COMPUTATION);
 const finishComputations = new LuaScript(FINISH_COMPUTATIONS);
 const cancelJob = new LuaScript(CANCEL_JOB);
 
@@ -256,6 +257,12 @@ export class JobStore {
     }
     const replies = (await startComputations.run(this.redis, keys, args)) as string[][];
     return replies.map(([flag, ...live]) => ({ live, removing: flag === '1' }));
+  }
+
+  /** Sets a running computation's progress (0–1) on its jobs; resolves to how many still wait for it. */
+  async progress(tenant: string, computation: string, fraction: number): Promise<number> {
+    const keys = [this.keys.webhookOutbox(), this.keys.waiters(tenant, computation)];
+    return Number(await progressComputation.run(this.redis, keys, [this.keys.events(), this.keys.jobPrefix(tenant), tenant, String(Math.round(fraction * 1e4) / 1e4)]));
   }
 
   /**

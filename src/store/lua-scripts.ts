@@ -258,6 +258,25 @@ return out
 `;
 
 /** KEYS: job, webhook outbox. ARGV: now, waitersPrefix, channel, tenant, jobId. */
+/**
+ * A computation's progress (chunked models: windows read): every running job waiting for it
+ * gets the fraction and a job.progress event. Returns how many are still running — none means
+ * all were canceled, and the worker stops reading windows.
+ * KEYS: webhook outbox, waiters. ARGV: channel, jobPrefix, tenant, progress.
+ */
+export const PROGRESS_COMPUTATION = `${PUBLISH}
+local live = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local k = ARGV[2] .. id
+  if redis.call('HGET', k, 'status') == 'running' then
+    redis.call('HSET', k, 'progress', ARGV[4])
+    announce(ARGV[1], KEYS[1], ARGV[3], id, k, 'job.progress')
+    live = live + 1
+  end
+end
+return live
+`;
+
 export const CANCEL_JOB = `${PUBLISH}
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing'} end

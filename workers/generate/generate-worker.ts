@@ -32,6 +32,7 @@ import { JobStore, type FinishOutcome } from '../../src/store/job-store.js';
 import { RedisKeys } from '../../src/store/redis-keys.js';
 import { createWorkerRedis } from '../../src/main/redis-client.js';
 import { Metrics } from '../../src/observability/metrics.js';
+import { ChunkProgress, readParentState } from './chunked-job.js';
 
 export interface GenerateWorker {
   worker: Worker;
@@ -69,6 +70,7 @@ interface Deps {
   deployments: Deployments;
   log: Logger;
   metrics: Metrics;
+  progress: ChunkProgress;
 }
 
 async function fail(deps: Deps, data: GenerateJob, code: string, message: string): Promise<void> {
@@ -120,6 +122,14 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
   if (removing) await deps.jobs.removalDone(data.tenant, data.adapter_id);
   try {
     // Past the budget, the job waits here before any of its tensors exist.
+    const parentId = data.kind === 'text' ? data.extends : undefined;
+    const parent = parentId ? await readParentState(deps.adapters, data.tenant, parentId, model.manifest) : undefined;
+    if (parentId && !parent) {
+      const message = `the adapter it extends (${parentId}) was removed before it could be read; regenerate it and send the request again`;
+      await fail(deps, data, 'gone', message);
+      throw new UnrecoverableError(message);
+    }
+    const tracked = model.manifest.chunking ? deps.progress.track(data.tenant, data.computation) : undefined;
     const release = await deps.budget.acquire(jobBytes(model.manifest, data.options.dtype));
     let generated;
     try {
@@ -129,9 +139,12 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
         modelSha256: data.model_sha256,
         ...(data.kind === 'text' ? { input: data.input } : { images: data.images }),
         options: data.options,
+        ...(parent ? { parent } : {}),
+        ...(tracked ? { progressId: tracked.progressId } : {}),
       });
     } finally {
       release();
+      tracked?.done();
     }
     const { result, timings, batchSize } = generated;
     if (!result.ok) {
@@ -157,6 +170,8 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
       dtype: data.options.dtype,
       files: result.files,
       created_at: new Date().toISOString(),
+      ...(parentId ? { extends: parentId } : {}),
+      ...(result.context ? { context_tokens: result.context.tokens } : {}),
       ...(warnings.length ? { warnings } : {}),
     };
     const finished = await deps.jobs.finishComputation({ tenant: data.tenant, adapterId: data.adapter_id, computation: data.computation, outcome: 'succeeded', adapterRecord: record });
@@ -186,13 +201,17 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     const m = registry.get(id)?.manifest;
     return m ? modelMaxBatch(m, config.batchMaxSize, config.adapterBytesInFlight) : 1;
   };
+  let jobs: JobStore | undefined;
+  const progress = new ChunkProgress({ jobs: () => jobs!, drop: (id) => pool.drop(id), log });
   const pool = new InferencePool({
     threads: config.inferenceThreads,
     log,
+    onProgress: progress.onProgress,
     init: {
       models: models.map((m) => ({
         id: m.manifest.id,
         generatorPath: m.generatorPath,
+        ...(m.combinePath ? { combinePath: m.combinePath } : {}),
         tokenizerPath: m.manifest.condition.kind === 'text' ? `${m.dir}/${m.manifest.condition.tokenizer}` : null,
         manifest: m.manifest,
         maxBatch: maxBatch(m.manifest.id),
@@ -202,6 +221,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
       dataDir: config.dataDir,
       fsync: config.storeFsync,
       store: config.store,
+      chunkPassRows: config.chunkPassRows,
       // Idle output buffers kept for reuse (no page faults, no GC churn): half the budget per
       // process, and never less than one job's buffers (a smaller cache would only churn).
       bufferCacheBytes: Math.floor(Math.max(config.adapterBytesInFlight / 2, ...models.map((m) => jobBytes(m.manifest, 'float16'))) / config.inferenceThreads),
@@ -222,7 +242,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
   const deps: Deps = {
     config,
     registry,
-    jobs: new JobStore(jobStoreOptions(config, redis, keys, tenantSettings)),
+    jobs: (jobs = new JobStore(jobStoreOptions(config, redis, keys, tenantSettings))),
     adapters,
     pool,
     batcher: new Batcher({
@@ -238,6 +258,7 @@ export async function startGenerateWorker(config: Readonly<Config>, registry: Mo
     deployments,
     log,
     metrics,
+    progress,
   };
   metrics.watchBudget(deps.budget);
   const worker = new Worker(GENERATE_QUEUE, (job) => processGenerateJob(deps, job), {

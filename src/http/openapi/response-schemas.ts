@@ -51,6 +51,8 @@ export const adapterSchema = z.object({
   files: z.array(adapterFileSchema),
   created_at: iso,
   warnings: z.array(z.string()).optional().describe('e.g. a rank vLLM does not accept'),
+  extends: z.string().nullable().describe('The adapter this one extends (POST /v1/adapters with extends), or null'),
+  context_tokens: z.number().int().nullable().describe('Chunked models: tokens of context the adapter has read, through every ancestor; null for other models'),
   location: z.string().optional().describe('With the S3 store (STORE_URL=s3://…): s3://bucket/prefix/tenant/id/, the directory LoRAX loads with adapter_source "s3"'),
   bytes: z.number().int().describe("Bytes of all its files: what it counts against the tenant's storage quota"),
   pinned: z.boolean().describe('Pinned adapters never expire and are never evicted (PATCH to change)'),
@@ -83,6 +85,16 @@ export const modelSchema = z.object({
   lora: z.object({ r: z.number().int(), lora_alpha: z.number(), use_rslora: z.boolean(), target_modules: z.array(z.string()) }),
   formats: z.array(z.string()),
   default_format: z.string(),
+  context: z
+    .object({
+      window_tokens: z.number().int().describe('Tokens per window (the text field\'s max_tokens)'),
+      max_chunks: z.number().int(),
+      max_tokens: z.number().int().describe('The most context tokens one adapter reads, with its ancestors: window × max_chunks, capped by the server\'s MAX_CONTEXT_TOKENS'),
+      mode: z.literal('additive-state'),
+      can_extend: z.boolean().describe('POST /v1/adapters accepts extends for this model'),
+    })
+    .nullable()
+    .describe('Long contexts, for models that read them window by window; null for others'),
   preview: z.enum(['generate', 'samples']).nullable().describe('How its adapters can be tried at once: generate = POST /v1/adapters/{id}/generate (the model ships a text base); samples = POST /v1/adapters/{id}/samples (it ships a diffusion base); null = none'),
   sample_classes: z.array(z.string()).nullable().describe('The classes a samples preview can draw (its class field); null unless preview is samples'),
   limits: z.record(z.string(), z.number()),

@@ -5,7 +5,10 @@
  */
 import { AppError, zodDetails } from '../../errors/app-error.js';
 import { createAdapterRequestSchema } from '../../jobs/payloads.js';
-import type { ModelRegistry } from '../../models/model-registry.js';
+import type { LoadedModel, ModelRegistry } from '../../models/model-registry.js';
+import { contextOf } from '../../models/model-view.js';
+import { adapterUnavailable } from '../../store/adapter-index.js';
+import type { AdapterStore } from '../../store/adapter-store.js';
 import { resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
 
 /** Characters per token above which a text cannot fit its token limit (cheap pre-check). */
@@ -13,6 +16,24 @@ const MAX_CHARS_PER_TOKEN = 16;
 
 export interface CreateAdapterDeps extends SubmitDeps {
   registry: ModelRegistry;
+  adapters: AdapterStore;
+  /** MAX_CONTEXT_TOKENS (chunked models). */
+  maxContextTokens?: number;
+}
+
+/** The adapter a request extends: the tenant's, of the same model version, of a model that can extend. */
+async function parentOf(deps: CreateAdapterDeps, tenant: string, model: LoadedModel, parentId: string): Promise<{ id: string; contextTokens: number }> {
+  const { manifest } = model;
+  if (!manifest.chunking) {
+    throw new AppError('unprocessable_input', `Model "${manifest.id}" reads one window and cannot extend adapters; models that can say so in GET /v1/models (context.can_extend).`, { details: [{ path: ['extends'], message: 'model cannot extend' }] });
+  }
+  const found = await deps.adapters.index.lookup(tenant, parentId, { touch: true });
+  if (found.state !== 'ok') throw adapterUnavailable(parentId, found);
+  const parent = found.entry.record;
+  if (parent.model !== manifest.id || parent.model_sha256 !== manifest.sha256) {
+    throw new AppError('conflict', `Adapter ${parentId} was made by ${parent.model === manifest.id ? 'another version of' : 'model'} "${parent.model}"; it can only be extended by the model version that made it.`, { details: [{ path: ['extends'], message: 'other model version' }] });
+  }
+  return { id: parentId, contextTokens: parent.context_tokens ?? 0 };
 }
 
 export interface CreateAdapterCommand {
@@ -49,18 +70,24 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
 
   const options = resolveOptions(manifest, req.options);
 
+  const parent = req.extends === undefined ? undefined : await parentOf(deps, cmd.tenant, model, req.extends);
+  // A chunked model reads its field window by window, up to its context limit (with the parent's tokens).
+  const context = contextOf(manifest, deps.maxContextTokens ?? Number.MAX_SAFE_INTEGER);
+  const before = parent?.contextTokens ?? 0;
+
   // The model reads exactly what is hashed: NFC text.
   const input: Record<string, string> = {};
   for (const [name, text] of Object.entries(req.input)) {
     const normalized = text.normalize('NFC');
-    const spec = fields[name]!;
+    const limit = context ? context.max_tokens - before : fields[name]!.max_tokens;
+    const withParent = before ? ` (${before} more in the adapter it extends; the limit counts both)` : '';
     if (normalized.trim() === '') throw new AppError('unprocessable_input', `input.${name} is empty.`, { details: [{ path: ['input', name], message: 'empty' }] });
-    if (normalized.length > spec.max_tokens * MAX_CHARS_PER_TOKEN) {
-      throw new AppError('payload_too_large', `input.${name} is ${normalized.length} characters; the limit is ${spec.max_tokens} tokens (at most ${spec.max_tokens * MAX_CHARS_PER_TOKEN} characters).`);
+    if (normalized.length > Math.max(0, limit) * MAX_CHARS_PER_TOKEN) {
+      throw new AppError('payload_too_large', `input.${name} is ${normalized.length} characters${withParent}; the limit is ${limit + before} tokens (at most ${Math.max(0, limit) * MAX_CHARS_PER_TOKEN} characters here).`);
     }
     const tokens = model.tokenizer!.count(normalized);
-    if (tokens > spec.max_tokens) {
-      throw new AppError('payload_too_large', `input.${name} is ${tokens} tokens; the limit is ${spec.max_tokens} tokens.`);
+    if (tokens > limit) {
+      throw new AppError('payload_too_large', `input.${name} is ${tokens} tokens${withParent}; the limit is ${limit + before} tokens.`);
     }
     input[name] = normalized;
   }
@@ -69,8 +96,9 @@ export async function createAdapterJob(deps: CreateAdapterDeps, cmd: CreateAdapt
     tenant: cmd.tenant,
     manifest,
     options,
-    hashInput: input,
-    condition: { kind: 'text', input },
+    // The parent's id is a content address of its own input chain, so this one covers both.
+    hashInput: parent ? { ...input, '@extends': parent.id } : input,
+    condition: { kind: 'text', input, ...(parent ? { extends: parent.id } : {}) },
     metadata: req.metadata ?? {},
     webhook: req.webhook,
     deploy: req.deploy,

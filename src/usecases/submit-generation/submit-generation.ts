@@ -61,7 +61,7 @@ export async function checkWebhook<W extends Webhook>(guard: WebhookUrlGuard, we
 
 /** The kind-specific part of a generate payload. */
 export type ConditionPayload =
-  | { kind: 'text'; input: Record<string, string> }
+  | { kind: 'text'; input: Record<string, string>; extends?: string }
   | { kind: 'images'; images: string[]; size: [number, number] };
 
 export interface SubmitCommand {

@@ -1,0 +1,123 @@
+/**
+ * A chunked (additive-state) model's forward pass for a batch of requests, in the inference
+ * thread: every request's context is split into windows (text-windows.ts), the windows of all
+ * requests run as rows of the generator's passes (`passRows` at a time, so progress can be
+ * reported and a canceled request dropped between passes), each request's window states are
+ * summed — onto its parent's closed state when it extends one — and one pass of the combine graph
+ * turns the sums into the LoRA tensors. Each request also gets the state its own extension will
+ * need (closed windows' sum, last window's tokens).
+ */
+import type * as ort from 'onnxruntime-node';
+import type { TextTokenizer } from '../conditioning/text-tokenizer.js';
+import { packWindows } from '../conditioning/text-windows.js';
+import type { ExtensionState } from '../adapters/extension-state.js';
+import type { Manifest } from '../models/manifest-schema.js';
+import { buildTextFeeds } from './text-feeds.js';
+import type { GenerateItem, ItemResult } from './thread-protocol.js';
+
+export interface ChunkedModel {
+  manifest: Manifest;
+  session: ort.InferenceSession;
+  tokenizer: TextTokenizer;
+  sentenceEnds: ReadonlySet<number>;
+}
+
+export interface ChunkedHooks {
+  passRows: number;
+  /** Builds a tensor (the thread's own onnxruntime instance). */
+  tensor: (type: 'int64' | 'int32' | 'float32', data: BigInt64Array | Int32Array | Float32Array, dims: number[]) => ort.Tensor;
+  progress: (progressId: string, done: number, total: number) => void;
+  /** Lets queued messages (drops) in, then says whether the item was dropped. */
+  dropped: (progressId: string) => Promise<boolean>;
+}
+
+export interface ChunkedStates {
+  /** [rows, state_size]: each kept request's summed state, the combine graph's input. */
+  summed: Float32Array;
+  rowOf: number[];
+  rows: number;
+  /** Per item: what its adapter's state file keeps. */
+  states: (ExtensionState | undefined)[];
+}
+
+interface Doc {
+  index: number;
+  windows: number[][];
+  closed: Float32Array;
+  last: Float32Array;
+  done: number;
+  newTokens: number;
+  parent: ExtensionState | undefined;
+  progressId: string | undefined;
+}
+
+/**
+ * @example
+ * const { summed, rowOf, rows, states } = await readWindows(model, task.items, results, hooks);
+ */
+export async function readWindows(model: ChunkedModel, items: GenerateItem[], results: (ItemResult | undefined)[], hooks: ChunkedHooks): Promise<ChunkedStates> {
+  const { manifest } = model;
+  const chunking = manifest.chunking!;
+  if (manifest.condition.kind !== 'text') throw new Error('chunking needs a text model');
+  const [field, spec] = Object.entries(manifest.condition.fields)[0]!;
+  const S = chunking.state_size;
+  const docs: Doc[] = [];
+  items.forEach((item, index) => {
+    const text = item.input?.[field];
+    if (text === undefined) {
+      results[index] = { ok: false, error: { code: 'unprocessable_input', message: `this model reads ${field}`, retryable: false } };
+      return;
+    }
+    if (item.parent && item.parent.closed.length !== S) {
+      results[index] = { ok: false, error: { code: 'generation_failed', message: `the parent's state has ${item.parent.closed.length} values; the model's has ${S}`, retryable: false } };
+      return;
+    }
+    const ids = model.tokenizer.encode(text);
+    const windows = packWindows([...(item.parent?.tail ?? []), ...ids], spec.max_tokens, model.sentenceEnds);
+    if (windows.length === 0) {
+      results[index] = { ok: false, error: { code: 'unprocessable_input', message: `${field} has no tokens`, retryable: false } };
+      return;
+    }
+    docs.push({ index, windows, closed: item.parent ? Float32Array.from(item.parent.closed) : new Float32Array(S), last: new Float32Array(S), done: 0, newTokens: ids.length, parent: item.parent, progressId: item.progressId });
+  });
+
+  const queue = docs.flatMap((d) => d.windows.map((_, w) => ({ d, w })));
+  const rowsPerPass = Math.max(1, hooks.passRows);
+  while (queue.length > 0) {
+    const pass = queue.splice(0, rowsPerPass);
+    const feeds = buildTextFeeds(manifest, pass.map(({ d, w }) => ({ [field]: d.windows[w]! })));
+    const out = await model.session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, hooks.tensor(v.type, v.data, v.dims)])));
+    const state = out.state!.data as Float32Array;
+    pass.forEach(({ d, w }, row) => {
+      const into = w === d.windows.length - 1 ? d.last : d.closed;
+      const from = row * S;
+      for (let k = 0; k < S; k++) into[k]! += state[from + k]!;
+      d.done++;
+    });
+    for (const d of new Set(pass.map((p) => p.d))) {
+      if (!d.progressId) continue;
+      hooks.progress(d.progressId, d.done, d.windows.length);
+      if (d.done < d.windows.length && (await hooks.dropped(d.progressId))) {
+        results[d.index] = { ok: false, error: { code: 'canceled', message: 'every job waiting for this adapter was canceled', retryable: false } };
+        for (let k = queue.length - 1; k >= 0; k--) if (queue[k]!.d === d) queue.splice(k, 1);
+      }
+    }
+  }
+
+  const kept = docs.filter((d) => !results[d.index]);
+  const summed = new Float32Array(kept.length * S);
+  const rowOf: number[] = [];
+  const states: (ExtensionState | undefined)[] = new Array(items.length);
+  kept.forEach((d, row) => {
+    rowOf[d.index] = row;
+    for (let k = 0; k < S; k++) summed[row * S + k] = d.closed[k]! + d.last[k]!;
+    states[d.index] = {
+      closed: d.closed,
+      tail: d.windows[d.windows.length - 1]!,
+      contextTokens: (d.parent?.contextTokens ?? 0) + d.newTokens,
+      // The parent's last window is read again as the first of these.
+      windows: (d.parent ? d.parent.windows - 1 : 0) + d.windows.length,
+    };
+  });
+  return { summed, rowOf, rows: kept.length, states };
+}
