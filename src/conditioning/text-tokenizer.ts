@@ -90,7 +90,9 @@ export class TextTokenizer {
     return ends;
   }
 
+  /** The text of `ids`; '' for none (a model whose first output is end-of-sequence said nothing). */
   decode(ids: number[]): string {
+    if (ids.length === 0) return '';
     return this.tokenizer.decode(ids, { skip_special_tokens: true });
   }
 }
