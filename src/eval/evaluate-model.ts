@@ -13,6 +13,7 @@ import { answer, fillPrompt } from '../runners/answer.js';
 import { loraFromSafetensors, type GroupLora } from '../runners/read-adapter.js';
 import { bootstrap, exactMatch, median, tokenF1 } from './metrics.js';
 import { packWindows } from '../conditioning/text-windows.js';
+import { modelVersion } from '../models/manifest-schema.js';
 
 export interface EvalItem {
   context: string;
@@ -104,7 +105,7 @@ export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: 
       if (adapters.has(condition)) continue;
       const t0 = performance.now();
       const { results, timings } = await pool.generate(m.id, [
-        { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: m.sha256, input: { [field]: condition.normalize('NFC') }, options: { dtype: opts.dtype ?? 'float32', format: 'peft' } },
+        { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: modelVersion(m), input: { [field]: condition.normalize('NFC') }, options: { dtype: opts.dtype ?? 'float32', format: 'peft' } },
       ]);
       totalMs.push(performance.now() - t0);
       msOf.set(condition, performance.now() - t0);
@@ -118,7 +119,7 @@ export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: 
       if ((it.n_windows ?? 1) <= 1 || !m.chunking || adapters.has(firstWindow(it))) continue;
       const first = firstWindow(it);
       const { results } = await pool.generate(m.id, [
-        { tenant: SCRATCH_TENANT, adapterId: `ad_${'1'.repeat(40)}`, modelSha256: m.sha256, input: { [field]: first }, options: { dtype: opts.dtype ?? 'float32', format: 'peft' } },
+        { tenant: SCRATCH_TENANT, adapterId: `ad_${'1'.repeat(40)}`, modelSha256: modelVersion(m), input: { [field]: first }, options: { dtype: opts.dtype ?? 'float32', format: 'peft' } },
       ]);
       if (!results[0]!.ok) throw new Error(`generation failed: ${results[0]!.error.message}`);
       adapters.set(first, loraFromSafetensors(model, scratch.read(`ad_${'1'.repeat(40)}`, 'adapter_model.safetensors'), 'peft'));

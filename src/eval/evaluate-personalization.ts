@@ -18,6 +18,7 @@ import { bootstrap, median } from './metrics.js';
 import { loraFromSafetensors, type GroupLora } from '../runners/read-adapter.js';
 import { gaussianNoise } from '../runners/seeded-noise.js';
 import { composeGrid, type RgbImage } from '../runners/image-grid.js';
+import { modelVersion } from '../models/manifest-schema.js';
 
 export interface EvalSubject {
   id: string;
@@ -109,7 +110,7 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
       condRgb.push(rgb);
       const t0 = performance.now();
       const { results, timings } = await pool.generate(m.id, [
-        { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: m.sha256, images: rgb.map((b) => Buffer.from(b).toString('base64')), options: { dtype: 'float32', format: 'diffusers' } },
+        { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: modelVersion(m), images: rgb.map((b) => Buffer.from(b).toString('base64')), options: { dtype: 'float32', format: 'diffusers' } },
       ]);
       totalMs.push(performance.now() - t0);
       forwardMs.push(timings.forwardMs);

@@ -2,6 +2,7 @@
  * The generator manifest of docs/model-contract.md as a strict zod schema. Unknown keys are
  * errors, so a typo in a manifest is caught at start-up, not at the first request.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
@@ -163,6 +164,15 @@ export const manifestSchema = z
       ctx.addIssue({ code: 'custom', path: ['condition', 'min_images'], message: 'must not exceed max_images' });
     }
   });
+
+/**
+ * What identifies a model version in adapter addresses and records: the generator's sha256, or,
+ * for a chunked model, the sha256 of its generator's and combine graph's digests together (a new
+ * combine graph is a new version too).
+ */
+export function modelVersion(m: { sha256: string; chunking?: { sha256: string } | undefined }): string {
+  return m.chunking ? createHash('sha256').update(`${m.sha256}:${m.chunking.sha256}`).digest('hex') : m.sha256;
+}
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestGroup = z.infer<typeof groupSchema>;

@@ -6,6 +6,7 @@
  * refused for a model without chunking (422); identical long requests share one computation.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,6 +77,9 @@ describe('long contexts', () => {
     const done = (await call(svc.url, 'GET', `/v1/jobs/${job.id}`, undefined, A)).body;
     const adapter = (await call(svc.url, 'GET', `/v1/adapters/${done.adapter_id}`, undefined, A)).body;
     expect(adapter).toMatchObject({ extends: null, context_tokens: ids.length });
+    // A chunked model's version covers both graphs: a new combine.onnx is a new version.
+    const combineSha = (svc.registry.get(M)!.manifest.chunking!).sha256;
+    expect(adapter.model_sha256).toBe(createHash('sha256').update(`${model.sha256}:${combineSha}`).digest('hex'));
     expect(adapter.files.map((f: { name: string }) => f.name)).toContain(STATE_FILE);
     const state = readStateFile(new Uint8Array(await (await fetch(`${svc.url}/v1/adapters/${adapter.id}/files/${STATE_FILE}`, { headers: A })).arrayBuffer()), 24);
     expect({ windows: state.windows, tail: state.tail, tokens: state.contextTokens }).toEqual({ windows: windows.length, tail: windows[windows.length - 1], tokens: ids.length });

@@ -18,7 +18,7 @@ import { targetModules } from '../../src/models/model-view.js';
 import { rankWarnings, rowFloat32Bytes } from '../../src/adapters/assemble.js';
 import { DTYPE_BYTES, type Dtype } from '../../src/adapters/dtype.js';
 import { ByteBudget } from '../../src/inference/byte-budget.js';
-import type { Manifest } from '../../src/models/manifest-schema.js';
+import { modelVersion, type Manifest } from '../../src/models/manifest-schema.js';
 import { AdapterStore, type AdapterRecord } from '../../src/store/adapter-store.js';
 import { adapterStoreOptions, jobStoreOptions } from '../../src/main/store-options.js';
 import { TenantSettings } from '../../src/tenants/tenant-settings.js';
@@ -104,7 +104,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
   const log = deps.log.child({ bullJobId: job.id, adapterId: data.adapter_id, tenant: data.tenant });
   const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   const model = deps.registry.get(data.model);
-  if (!model || model.manifest.sha256 !== data.model_sha256) {
+  if (!model || modelVersion(model.manifest) !== data.model_sha256) {
     const message = model ? `model ${data.model} changed since the job was queued` : `model ${data.model} is not loaded by this worker`;
     await fail(deps, data, 'model_unavailable', message);
     throw new UnrecoverableError(message);
@@ -160,7 +160,7 @@ export async function processGenerateJob(deps: Deps, job: Job): Promise<{ adapte
       id: data.adapter_id,
       object: 'adapter',
       model: m.id,
-      model_sha256: m.sha256,
+      model_sha256: modelVersion(m),
       format: data.options.format,
       base_model: m.base_model.name_or_path,
       r: m.lora.r,

@@ -12,6 +12,7 @@ import { jsonBody } from '../json-body.js';
 import { parseBody } from '../query.js';
 import { requireJson } from '../request-context.js';
 import type { TenantSlots } from '../tenant-slots.js';
+import { modelVersion } from '../../models/manifest-schema.js';
 
 export const previewRequestSchema = z
   .strictObject({
@@ -51,7 +52,7 @@ async function previewable(deps: PreviewRoutesDeps, req: Request, kind: 'text' |
   const rec = found.entry.record;
   const model = deps.registry.get(rec.model);
   const base = model?.manifest.base;
-  if (!model || model.manifest.sha256 !== rec.model_sha256) throw new AppError('unprocessable_input', `Adapter ${id} was made by a model version this server does not run; it cannot be previewed here.`);
+  if (!model || modelVersion(model.manifest) !== rec.model_sha256) throw new AppError('unprocessable_input', `Adapter ${id} was made by a model version this server does not run; it cannot be previewed here.`);
   if (model.manifest.condition.kind !== kind || !base || (kind === 'text') === Boolean(base.diffusion)) {
     const what = kind === 'text' ? 'text base model to answer with' : 'diffusion base model to sample from';
     throw new AppError('unprocessable_input', `Model "${rec.model}" ships no ${what}; ${kind === 'text' ? 'generate' : 'samples'} previews ${kind === 'text' ? 'text' : 'image'} adapters only.`);

@@ -10,6 +10,7 @@ import { contextOf } from '../../models/model-view.js';
 import { adapterUnavailable } from '../../store/adapter-index.js';
 import type { AdapterStore } from '../../store/adapter-store.js';
 import { resolveOptions, submitGeneration, type SubmitDeps, type SubmitResult } from '../submit-generation/submit-generation.js';
+import { modelVersion } from '../../models/manifest-schema.js';
 
 /** Characters per token above which a text cannot fit its token limit (cheap pre-check). */
 const MAX_CHARS_PER_TOKEN = 16;
@@ -30,7 +31,7 @@ async function parentOf(deps: CreateAdapterDeps, tenant: string, model: LoadedMo
   const found = await deps.adapters.index.lookup(tenant, parentId, { touch: true });
   if (found.state !== 'ok') throw adapterUnavailable(parentId, found);
   const parent = found.entry.record;
-  if (parent.model !== manifest.id || parent.model_sha256 !== manifest.sha256) {
+  if (parent.model !== manifest.id || parent.model_sha256 !== modelVersion(manifest)) {
     throw new AppError('conflict', `Adapter ${parentId} was made by ${parent.model === manifest.id ? 'another version of' : 'model'} "${parent.model}"; it can only be extended by the model version that made it.`, { details: [{ path: ['extends'], message: 'other model version' }] });
   }
   return { id: parentId, contextTokens: parent.context_tokens ?? 0 };

@@ -16,6 +16,7 @@ import { adapterKey, canonicalJson, sha256Hex } from '../../store/canonical-hash
 import type { JobStore } from '../../store/job-store.js';
 import { isTerminal, jobView, type JobView } from '../../store/job-view.js';
 import type { WebhookUrlGuard } from '../../webhooks/webhook-url-guard.js';
+import { modelVersion } from '../../models/manifest-schema.js';
 
 /**
  * The options an adapter is built with: defaults filled in (so they hash stably), and a format
@@ -95,7 +96,7 @@ export interface SubmitResult {
 export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Promise<SubmitResult> {
   const { manifest, options, tenant } = cmd;
   const webhook = await checkWebhook(deps.webhookGuard, cmd.webhook, ['webhook', 'url']);
-  const adapterId = `ad_${adapterKey({ tenant, modelId: manifest.id, modelSha256: manifest.sha256, input: cmd.hashInput, options })}`;
+  const adapterId = `ad_${adapterKey({ tenant, modelId: manifest.id, modelSha256: modelVersion(manifest), input: cmd.hashInput, options })}`;
   const deployable = { id: adapterId, format: options.format, r: manifest.lora.r, arch: manifest.base_model.arch };
   for (const d of cmd.deploy ?? []) deps.deployments.check(tenant, deployable, d);
   const payload = (computation: string): GenerateJob => ({
@@ -104,7 +105,7 @@ export async function submitGeneration(deps: SubmitDeps, cmd: SubmitCommand): Pr
     adapter_id: adapterId,
     computation,
     model: manifest.id,
-    model_sha256: manifest.sha256,
+    model_sha256: modelVersion(manifest),
     options,
     queued_ms: Date.now(),
     ...cmd.condition,
