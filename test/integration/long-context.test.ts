@@ -128,6 +128,10 @@ describe('long contexts', () => {
     const conflict = await make({ input: { context: DOC_C }, extends: other.body.adapter_id });
     expect(conflict.status).toBe(409);
     expect(conflict.body.error.message).toMatch(/was made by model "fixture-text-tiny"/);
+    // A parent that was deleted is unknown, like any id.
+    const gone = (await make({ input: { context: 'blue is of the city 7 .' } })).body;
+    expect((await call(svc.url, 'DELETE', `/v1/adapters/${gone.adapter_id}`, undefined, A)).status).toBe(204);
+    expect((await make({ input: { context: DOC_C }, extends: gone.adapter_id })).status).toBe(404);
     const noChunks = await call(svc.url, 'POST', '/v1/adapters', { model: 'fixture-text-tiny', input: { context: 'the red .' }, extends: other.body.adapter_id }, A);
     expect(noChunks.status).toBe(422);
     expect(noChunks.body.error.message).toMatch(/cannot extend adapters/);
