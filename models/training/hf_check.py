@@ -120,7 +120,8 @@ def check_logits(model, tok, mdir, man, n):
     for it in items:
         texts.append(prompts["closed_book"].format(question=it["question"]))
         if "context" in it and "with_context" in prompts:
-            texts.append(prompts["with_context"].format(context=it["context"], question=it["question"]))
+            # A long document's prompt holds the window that states the answer (as the card's eval).
+            texts.append(prompts["with_context"].format(context=it.get("oracle_window", it["context"]), question=it["question"]))
     seqs = [tok.encode(t) for t in texts]
     T = max(map(len, seqs))
     ids = torch.zeros((len(seqs), T), dtype=torch.long)

@@ -42,7 +42,7 @@ if (model.manifest.condition.kind === 'images') {
 } else {
   const sampleFile = values.sample ?? path.join(model.dir, 'eval-sample.json');
   const sample = JSON.parse(readFileSync(sampleFile, 'utf8')) as { items: EvalItem[] };
-  const items = values.quick ? sample.items.slice(0, 60) : sample.items;
+  const items = values.quick ? quickItems(sample.items) : sample.items;
   const t0 = Date.now();
   const result = await evaluateModel(model, items, log);
   console.log(formatTable(result));
@@ -54,4 +54,16 @@ if (values.finetune) {
   const args = model.manifest.condition.kind === 'images' ? [] : ['--model', id];
   const r = spawnSync('/usr/bin/python3', [script, ...args, ...(values.quick ? ['--quick'] : [])], { stdio: 'inherit' });
   process.exitCode = r.status ?? 1;
+}
+
+/**
+ * The --quick subset: the first 60 items; for a sample of long documents, 60 spread over the
+ * window counts (half single-window, the rest shared by the longer ones), so the quick run
+ * still tests how windows combine.
+ */
+function quickItems(items: EvalItem[]): EvalItem[] {
+  const counts = [...new Set(items.map((it) => it.n_windows ?? 1))].sort((a, b) => a - b);
+  if (counts.length < 2) return items.slice(0, 60);
+  const per = (n: number) => (n === counts[0] ? 30 : Math.floor(30 / (counts.length - 1)));
+  return counts.flatMap((n) => items.filter((it) => (it.n_windows ?? 1) === n).slice(0, per(n)));
 }
