@@ -1,4 +1,5 @@
-"""Check a model directory: manifest keys, sha256s, and that groups/shapes match the ONNX graphs.
+"""Check a model directory: manifest keys, sha256s, and that groups/shapes match the ONNX graphs
+(with "chunking": generator.onnx -> state [batch, state_size], the combine graph -> LoRA groups).
 
 /usr/bin/python3 models/training/check_manifest.py models/generative-adapter-tiny
 """
@@ -20,8 +21,9 @@ def dims(vi):
 def main(d):
     m = json.load(open(os.path.join(d, "manifest.json")))
     errs = []
-    if set(m) != TOP:
-        errs.append(f"top-level keys {sorted(set(m) ^ TOP)}")
+    if set(m) - {"chunking"} != TOP:
+        errs.append(f"top-level keys {sorted((set(m) - {'chunking'}) ^ TOP)}")
+    ch = m.get("chunking")
     gp, bp = os.path.join(d, m["generator"]), os.path.join(d, m["base"]["file"])
     if sha(gp) != m["sha256"]:
         errs.append("generator sha256 mismatch")
@@ -31,9 +33,24 @@ def main(d):
         if not os.path.exists(os.path.join(d, f)):
             errs.append(f"missing {f}")
     g = onnx.load(gp, load_external_data=False).graph
+    lora_graph = g          # the graph whose outputs are the LoRA tensors
+    if ch is not None:
+        # additive-state chunking: generator.onnx -> state [batch, S]; combine.onnx -> LoRA
+        if set(ch) != {"mode", "max_chunks", "graph", "sha256", "state_size"}:
+            errs.append(f"chunking keys {sorted(ch)}")
+        if ch.get("mode") != "additive-state" or not isinstance(ch.get("max_chunks"), int) or ch["max_chunks"] < 1:
+            errs.append("chunking mode / max_chunks")
+        cp = os.path.join(d, ch["graph"])
+        if sha(cp) != ch["sha256"]:
+            errs.append("combine graph sha256 mismatch")
+        lora_graph = onnx.load(cp, load_external_data=False).graph
+        if [o.name for o in g.output] != ["state"] or dims(g.output[0]) != ["batch", ch["state_size"]]:
+            errs.append(f"generator output must be state [batch, {ch['state_size']}]")
+        if [i.name for i in lora_graph.input] != ["state"] or dims(lora_graph.input[0]) != ["batch", ch["state_size"]]:
+            errs.append("combine input must be state [batch, state_size]")
     b = onnx.load(bp, load_external_data=False).graph
     gin = {i.name: i for i in g.input}
-    gout = {o.name: o for o in g.output}
+    gout = {o.name: o for o in lora_graph.output}
     for inp in m["inputs"]:
         if inp["name"] not in gin:
             errs.append(f"generator lacks input {inp['name']}")

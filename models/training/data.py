@@ -1,8 +1,8 @@
 """Seeded synthetic corpus: documents about invented entities + questions.
 
-Every word that can appear comes from the closed lists below, so the tokenizer's
+Every word that can appear comes from the closed lists in world.py, so the tokenizer's
 whole-word vocabulary covers all of it. Entities are unique by name and split BY ENTITY
-into disjoint pools (see `splits()`):
+into disjoint pools (see `splits()`, unchanged since v1):
 
   ga_train / ga_val / ga_test   -- reading comprehension + generative-adapter pools.
                                    ga_val/ga_test documents are never seen by any training.
@@ -10,151 +10,20 @@ into disjoint pools (see `splits()`):
                                    base LM's plain-LM pre-training corpus (all three), but
                                    their QUESTIONS are only used for iag training (mem_train),
                                    tuning (mem_val) and the final test (mem_test).
+
+v2 documents (`build_document`): 1..many entities, facts in template / reworded / held-out
+sentence shapes (world.py), entity streams interleaved so that one entity's facts spread
+over windows, neutral and filler sentences, and windows formed by `pack_ids` (whole
+sentences packed greedily into <= 96 tokens; the service splits exactly the same way).
 """
 import random
+from world import *  # noqa: F401,F403  (word lists, ATTRS, PAIRS, FILLERS, NEUTRAL, article)
 
 SEED = 1234
-
-FIRST = """ada alba alder amos anika arlo asha aurel basil bela bram brisa calla cato cora
-dario dela doran edda elio elsa emrys enzo fara felix freya galen gemma greta hale hana
-ines ivo jana jarek kaia kasimir lena leof lior luca mara milo mina niko nora odile olek
-orla pavel perrin quill rafa rhea rosa sabin sela soren talia tamsin teo ula ursa vala
-vesna wren xara yara yuri zara zeno""".split()
-LAST = """abernath amsel ardent barrow bellweather brandt calder corrow dahl delacorte
-drummond ellery falk fenwick garrow halloran hartwell ingram jessop kestrel lindqvist
-lockhart marrow merriweather norland oakhurst orsini pemberton quarrel radcliffe rook
-selwyn stroud tarrant thorne umber vantreight varga wexley whitlock yarrow zabrisk
-aldane bexley carrow dunmore everly fairbanks grell holloway""".split()
-CITIES = """aldoria belmora caravel dunhaven eskerport farrowby galtor halvick istren
-jorvale kelmouth lunaris marrowick nethermoor orbridge pellinor quenwick rivenhall
-saltmere tamberlin ulmstead varnholt wexmoor yarrowdale zephyrine ashcombe brindlemere
-cobaltine drystan emberfell""".split()
-PROFESSIONS = ["baker", "carpenter", "pilot", "nurse", "teacher", "chemist", "lawyer",
-               "painter", "sailor", "farmer", "librarian", "tailor", "surgeon", "architect",
-               "jeweler", "potter", "dentist", "brewer", "locksmith", "gardener",
-               "mail carrier", "bus driver", "chess coach", "glass blower", "tax advisor",
-               "sound engineer", "radio host", "bridge inspector"]
-COLOURS = """red blue green yellow purple orange teal crimson amber violet indigo silver
-gold maroon turquoise lavender beige coral""".split()
-ANIMALS = """dog cat parrot rabbit tortoise ferret hamster goldfish iguana owl canary
-hedgehog lizard pony goat""".split()
-COMPANY_ROOTS = """vantor zentrix quorra brightwell halcyon meridian novacore pyraxis
-solvane tidemark umbral veridian wavecrest xylo yellowpine zemora arcline bluefen
-corvane dulcet everpine fluxa gildan harrowgate ironvale jadeport kinsail lumora
-mossgrove nimbra""".split()
-COMPANY_SUFFIX = """labs industries systems works foods motors textiles holdings
-robotics dynamics""".split()
-PRODUCTS = ["bicycles", "solar panels", "toys", "umbrellas", "glassware", "pianos",
-            "running shoes", "telescopes", "tea", "cheese", "batteries", "kites",
-            "wooden boats", "paper lanterns", "ceramic tiles", "hearing aids", "maps",
-            "chocolate", "candles", "fishing nets"]
-PLACE_ROOTS = """ambry brackle cindle dorrow elmsy fennick gorse hollin ivel juniper
-kettle larch millbeck nettle oriel pebble quillan rushy sedge thistle undle vell
-willow yarrow zinnia""".split()
-PLACE_TYPES = """falls harbor springs ridge haven crossing hollow point valley bay""".split()
-REGIONS = """northern southern eastern western central coastal highland lowland""".split()
-RIVERS = """tessel marrow orne cale brisk dunnet elva fenny garron holm isk""".split()
-KNOWN_FOR = ["apples", "lighthouses", "festivals", "bridges", "pottery", "horses",
-             "wine", "waterfalls", "wool", "clocks", "oysters", "libraries", "mills",
-             "gardens", "copper mines"]
-PERSON_YEARS = list(range(1940, 2006))
-FOUND_YEARS = list(range(1850, 2021))
-
-def article(w):
-    return "an" if w[0] in "aeiou" else "a"
-
-# ----- templates: {n} = entity name, {v} = value ---------------------------------------
-PERSON_ATTRS = {
-    "city": dict(
-        facts=["{n} lives in {v} .", "{n} resides in {v} .", "{n} has a home in {v} .",
-               "{n} is based in the city of {v} .", "the home of {n} is in {v} .",
-               "these days {n} lives in {v} ."],
-        questions=["where does {n} live ?", "in which city does {n} live ?",
-                   "what city is {n} based in ?", "where is the home of {n} ?"]),
-    "profession": dict(
-        facts=["{n} works as {a} {v} .", "{n} is {a} {v} by trade .",
-               "by profession , {n} is {a} {v} .", "{n} earns a living as {a} {v} .",
-               "the job of {n} is {v} ."],
-        questions=["what does {n} do for a living ?", "what is the profession of {n} ?",
-                   "what is the job of {n} ?", "what does {n} work as ?"]),
-    "employer": dict(
-        facts=["{n} is employed by {v} .", "{n} works for {v} .",
-               "the employer of {n} is {v} .", "{n} draws a salary from {v} ."],
-        questions=["who employs {n} ?", "which company does {n} work for ?",
-                   "who is the employer of {n} ?"]),
-    "colour": dict(
-        facts=["the favourite colour of {n} is {v} .", "{n} likes the colour {v} most .",
-               "{n} loves anything {v} .", "of all colours , {n} prefers {v} ."],
-        questions=["what is the favourite colour of {n} ?", "which colour does {n} like most ?",
-                   "what colour does {n} prefer ?"]),
-    "year": dict(
-        facts=["{n} was born in {v} .", "{n} came into the world in {v} .",
-               "the birth year of {n} is {v} .", "in {v} , {n} was born ."],
-        questions=["when was {n} born ?", "in what year was {n} born ?",
-                   "what is the birth year of {n} ?"]),
-    "pet": dict(
-        facts=["{n} owns {a} {v} .", "{n} has a pet {v} .", "{n} keeps {a} {v} at home .",
-               "the pet of {n} is {a} {v} ."],
-        questions=["what pet does {n} have ?", "what animal does {n} keep ?",
-                   "what kind of pet does {n} own ?"]),
-}
-COMPANY_ATTRS = {
-    "city": dict(
-        facts=["{n} is headquartered in {v} .", "{n} has its head office in {v} .",
-               "the headquarters of {n} are in {v} ."],
-        questions=["where is {n} headquartered ?", "in which city is the head office of {n} ?",
-                   "where are the headquarters of {n} ?"]),
-    "year": dict(
-        facts=["{n} was founded in {v} .", "{n} opened its doors in {v} .",
-               "in {v} , {n} was founded ."],
-        questions=["when was {n} founded ?", "in what year was {n} founded ?"]),
-    "product": dict(
-        facts=["{n} makes {v} .", "{n} is known for making {v} .",
-               "the main product of {n} is {v} .", "{n} produces {v} ."],
-        questions=["what does {n} make ?", "what is the main product of {n} ?",
-                   "what does {n} produce ?"]),
-    "ceo": dict(
-        facts=["{n} is led by {v} .", "the chief executive of {n} is {v} .",
-               "{v} runs {n} ."],
-        questions=["who leads {n} ?", "who is the chief executive of {n} ?", "who runs {n} ?"]),
-    "colour": dict(
-        facts=["the logo of {n} is {v} .", "{n} uses a {v} logo ."],
-        questions=["what colour is the logo of {n} ?", "which colour does the logo of {n} use ?"]),
-}
-PLACE_ATTRS = {
-    "region": dict(
-        facts=["{n} lies in the {v} region .", "{n} is a town in the {v} region .",
-               "you can find {n} in the {v} region ."],
-        questions=["in which region is {n} ?", "where does {n} lie ?",
-                   "which region is {n} in ?"]),
-    "river": dict(
-        facts=["the {v} river flows through {n} .", "{n} sits on the {v} river .",
-               "{n} was built along the {v} river ."],
-        questions=["which river flows through {n} ?", "what river does {n} sit on ?"]),
-    "known": dict(
-        facts=["{n} is known for its {v} .", "{n} is famous for its {v} .",
-               "visitors come to {n} for its {v} ."],
-        questions=["what is {n} known for ?", "what is {n} famous for ?"]),
-    "year": dict(
-        facts=["{n} was settled in {v} .", "the first houses of {n} were built in {v} .",
-               "settlers arrived in {n} in {v} ."],
-        questions=["when was {n} settled ?", "in what year was {n} settled ?"]),
-    "mayor": dict(
-        facts=["the mayor of {n} is {v} .", "{v} serves as the mayor of {n} .",
-               "{n} is governed by mayor {v} ."],
-        questions=["who is the mayor of {n} ?", "who governs {n} ?"]),
-}
-ATTRS = {"person": PERSON_ATTRS, "company": COMPANY_ATTRS, "place": PLACE_ATTRS}
-
-FILLERS = {
-    "person": ["{n} once visited {c} .", "{n} has a cousin in {c} .",
-               "{n} enjoys long walks .", "friends say {n} is very kind .",
-               "{n} travelled to {c} last summer ."],
-    "company": ["{n} opened a small office in {c} .", "{n} sells to customers in {c} .",
-                "{n} has many loyal customers .", "{n} grew quickly ."],
-    "place": ["{n} is twinned with {c} .", "many people from {c} visit {n} .",
-              "{n} is quiet in winter .", "{n} has a busy market ."],
-}
+TRAIN_STYLES = ("template", "reworded")
+ALL_STYLES = ("template", "reworded", "heldout")
+_FACT_KEY = {"template": "facts", "reworded": "re_facts", "heldout": "ho_facts"}
+_Q_KEY = {"template": "questions", "reworded": "re_questions", "heldout": "ho_questions"}
 
 def person_name(rng):
     return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
@@ -225,28 +94,171 @@ def fresh_entity(rng, train_names, forbidden=frozenset()):
 def heldout_names(pools):
     return frozenset(e["name"] for k in ("ga_val", "ga_test") for e in pools[k])
 
-def render_doc(ent, rng, fillers=True):
-    """Document: all attributes stated once, random templates, random order,
-    optionally 0-2 filler/distractor sentences."""
-    kind, n = ent["kind"], ent["name"]
-    sents = []
-    for attr, v in ent["attrs"].items():
-        t = rng.choice(ATTRS[kind][attr]["facts"])
-        sents.append(t.format(n=n, v=v, a=article(v)))
-    if fillers:
-        for _ in range(rng.choice([0, 1, 1, 2, 2, 3, 4])):
-            c = rng.choice(CITIES) if kind != "place" else \
-                f"{rng.choice(PLACE_ROOTS)} {rng.choice(PLACE_TYPES)}"
-            sents.append(rng.choice(FILLERS[kind]).format(n=n, c=c))
-    rng.shuffle(sents)
-    return " ".join(sents)
+# ----- sentences, documents, windows -----------------------------------------------------
+def pair_shapes(kind, style):
+    p = PAIRS[kind]
+    return p[-1:] if style == "heldout" else p[:-1]
 
-def questions(ent, rng, all_templates=False):
-    """One (question, answer, attr) per attribute (random template), or all templates."""
+
+def fact_sentence(kind, n, attr, v, style, rng):
+    t = rng.choice(ATTRS[kind][attr][_FACT_KEY[style]])
+    return t.format(n=n, v=v, a=article(v))
+
+
+def question_text(ent, attr, style, rng):
+    return rng.choice(ATTRS[ent["kind"]][attr][_Q_KEY[style]]).format(n=ent["name"])
+
+
+def other_city(rng, kind):
+    return rng.choice(CITIES) if kind != "place" else \
+        f"{rng.choice(PLACE_ROOTS)} {rng.choice(PLACE_TYPES)}"
+
+
+def entity_sentences(ent, rng, styles, attrs=None, n_fillers=None, pair_p=0.25):
+    """[{text, facts: [(name, attr, value)], style}] for the given attributes (default all),
+    each stated once; sometimes two facts in one sentence (PAIRS); 0-2 filler sentences."""
+    kind, n, av = ent["kind"], ent["name"], ent["attrs"]
+    attrs = list(av) if attrs is None else list(attrs)
+    out = []
+    for a1, a2, shape in PAIRS[kind]:
+        st = rng.choice(styles)
+        if st == "template" or (a1, a2, shape) not in pair_shapes(kind, st):
+            continue
+        if a1 in attrs and a2 in attrs and rng.random() < pair_p:
+            v1, v2 = av[a1], av[a2]
+            out.append(dict(text=shape.format(n=n, v1=v1, v2=v2, a1=article(v1), a2=article(v2)),
+                            facts=[(n, a1, v1), (n, a2, v2)], style=st))
+            attrs.remove(a1); attrs.remove(a2)
+    for a in attrs:
+        st = rng.choice(styles)
+        out.append(dict(text=fact_sentence(kind, n, a, av[a], st, rng), facts=[(n, a, av[a])],
+                        style=st))
+    k = rng.choice([0, 0, 1, 1, 2]) if n_fillers is None else n_fillers
+    for _ in range(k):
+        out.append(dict(text=rng.choice(FILLERS[kind]).format(n=n, c=other_city(rng, kind)),
+                        facts=[], style="filler"))
+    rng.shuffle(out)
+    return out
+
+
+def render_doc(ent, rng, styles=("template",), fillers=True):
+    """Single-entity document: all attributes stated once (used for the mem_* pre-training
+    corpus and as IAG's teacher document)."""
+    return " ".join(s["text"] for s in entity_sentences(ent, rng, styles, pair_p=0.0,
+                                                        n_fillers=None if fillers else 0))
+
+
+SENT_END = (".", "?", "!")
+
+
+def pack_ids(ids, max_tokens, end_ids):
+    """Split a token-id sequence into windows of <= max_tokens, cutting after a sentence end
+    (a token in end_ids) whenever possible: greedy, whole sentences; a sentence longer than
+    a window is cut at the window boundary. The service does exactly this."""
+    sents, cur = [], []
+    for i in ids:
+        cur.append(i)
+        if i in end_ids:
+            sents.append(cur); cur = []
+    if cur:
+        sents.append(cur)
+    wins, w = [], []
+    for s in sents:
+        while len(s) > max_tokens:          # overlong sentence: hard cut
+            if w:
+                wins.append(w); w = []
+            wins.append(s[:max_tokens]); s = s[max_tokens:]
+        if len(w) + len(s) > max_tokens:
+            wins.append(w); w = []
+        w = w + s
+    if w:
+        wins.append(w)
+    return wins
+
+
+def build_document(rng, next_entity, n_windows, count, max_tokens=96, styles=TRAIN_STYLES,
+                   max_entities=None, interleave=None, fill=False, same_kind_p=0.4):
+    """A document of exactly n_windows windows (or fewer when max_entities runs out and not
+    fill). next_entity(kind or None) -> a new entity (name unique in the document).
+    Returns {windows: [[sentence]], entities: {name: ent}, text}; every sentence has 'facts'."""
+    interleave = interleave or rng.choice([1, 2, 2, 3])
+    kind0 = rng.choice(["person", "company", "place"]) if rng.random() < same_kind_p else None
+    ents, streams, started = {}, [], 0
+    wins, cur, cur_len = [], [], 0
+
+    def new_stream():
+        nonlocal started
+        e = next_entity(kind0)
+        ents[e["name"]] = e
+        started += 1
+        few = max_entities is None or max_entities > 1
+        attrs = list(e["attrs"])
+        if few and rng.random() < 0.6:
+            attrs = rng.sample(attrs, rng.randint(2, len(attrs)))
+        streams.append(entity_sentences(e, rng, styles, attrs))
+
+    while True:
+        while len(streams) < interleave and (max_entities is None or started < max_entities):
+            new_stream()
+        if streams:
+            if rng.random() < 0.06:
+                s = dict(text=rng.choice(NEUTRAL).format(c=rng.choice(CITIES)), facts=[], style="neutral")
+            else:
+                st = rng.choice(streams)
+                s = st.pop()
+                if not st:
+                    streams.remove(st)
+        elif fill:
+            s = dict(text=rng.choice(NEUTRAL).format(c=rng.choice(CITIES)), facts=[], style="neutral")
+        else:
+            break
+        n = count(s["text"])
+        if cur_len + n > max_tokens:
+            wins.append(cur); cur, cur_len = [], 0
+            if len(wins) == n_windows:
+                break
+        cur.append(s); cur_len += n
+    if cur and len(wins) < n_windows:
+        wins.append(cur)
+    text = " ".join(s["text"] for w in wins for s in w)
+    return {"windows": wins, "entities": ents, "text": text}
+
+
+def doc_facts(doc):
+    """[(window index, sentence, (name, attr, value))] of every fact stated in the document."""
+    return [(wi, s, f) for wi, w in enumerate(doc["windows"]) for s in w for f in s["facts"]]
+
+
+def window_text(doc, wi):
+    return " ".join(s["text"] for s in doc["windows"][wi])
+
+
+def entity_source(rng, train_names=None, forbidden=frozenset(), pool=None):
+    """next_entity(kind) for build_document: fresh ga_train entities, or entities of a fixed pool
+    (drawn without repetition inside one document: call .reset() per document)."""
+    used = set()
+
+    def nxt(kind=None):
+        for _ in range(1000):
+            if pool is not None:
+                cands = pool if kind is None else [e for e in pool if e["kind"] == kind]
+                e = rng.choice(cands)
+            else:
+                names = train_names if kind is None else [x for x in train_names if x[0] == kind]
+                e = fresh_entity(rng, names, forbidden)
+            if e["name"] not in used:
+                used.add(e["name"]); return e
+        raise RuntimeError("entity source exhausted")
+    nxt.reset = used.clear
+    return nxt
+
+
+def questions(ent, rng, all_templates=False, styles=("template",)):
+    """One (question, answer, attr) per attribute (random shape of `styles`), or all shapes."""
     kind, n = ent["kind"], ent["name"]
     out = []
     for attr, v in ent["attrs"].items():
-        qs = ATTRS[kind][attr]["questions"]
+        qs = [q for st in styles for q in ATTRS[kind][attr][_Q_KEY[st]]]
         for q in (qs if all_templates else [rng.choice(qs)]):
             out.append((q.format(n=n), v, attr))
     return out
@@ -263,21 +275,35 @@ def lexicon_text():
         PROMPT_CONTEXT.replace("{", " ").replace("}", " ").split()
     for p in pieces:
         words.update(p.split())
+    strip = lambda t: "".join(" " if c in "{}" else c for c in t)
     for kind, attrs in ATTRS.items():
         for a in attrs.values():
-            for t in a["facts"] + a["questions"]:
-                words.update(t.replace("{n}", " ").replace("{v}", " ").replace("{a}", " ").split())
-        for t in FILLERS[kind]:
-            words.update(t.replace("{n}", " ").replace("{c}", " ").split())
+            for key in ("facts", "questions", "re_facts", "re_questions", "ho_facts", "ho_questions"):
+                for t in a[key]:
+                    for w in t.split():
+                        if not w.startswith("{"):
+                            words.add(w.split("}")[-1] if "}" in w else w)
+        for t in FILLERS[kind] + NEUTRAL + [p[2] for p in PAIRS[kind]]:
+            for w in t.split():
+                if "{" not in w:
+                    words.add(w)
+                elif "}" in w and w.split("}")[-1]:
+                    words.add(w.split("}")[-1])
     return sorted(words)
 
+
 if __name__ == "__main__":
+    import tok, common
+    t = common.get_tok()
+    count = lambda s: len(t.encode(s))
     pools = splits()
     rng = random.Random(0)
     for k, v in pools.items():
         print(k, len(v))
-    e = fresh_entity(rng, pools["ga_train"])
-    print(render_doc(e, rng)); print(questions(e, rng))
-    e = fresh_entity(rng, pools["ga_train"])
-    print(render_doc(e, rng)); print(questions(e, rng))
+    src = entity_source(rng, pools["ga_train"], heldout_names(pools))
+    for nw, me in ((1, 1), (1, 3), (4, None)):
+        src.reset()
+        d = build_document(rng, src, nw, count, max_entities=me)
+        print(len(d["windows"]), [sum(count(s["text"]) for s in w) for w in d["windows"]])
+        print(d["text"][:400]); print(len(doc_facts(d)), "facts")
     print(len(lexicon_text()))

@@ -4,6 +4,12 @@ torch and check the manifest.
 
 /usr/bin/python3 models/training/export.py --model generative-adapter-tiny
 /usr/bin/python3 models/training/export.py --model iag-tiny
+Writes models/.staging/<id>/ (the shipped models/<id>/ is not touched).
+generative-adapter-tiny (v2, chunking): generator.onnx maps one window (input_ids,
+attention_mask [batch, seq]) to its additive state [batch, S]; combine.onnx maps the SUM of a
+document's window states [batch, S] to lora_A__<group> / lora_B__<group>; the manifest's
+"chunking" block names combine.onnx. S layout: groups in manifest order (q,k,v,o,gate,up,down),
+each [num_layers, mk, r] row-major, concatenated.
 """
 import argparse, hashlib, json, os, shutil, subprocess, sys
 import torch
@@ -12,13 +18,15 @@ import common, lm, hyper, tok, data
 
 OPSET = 14
 BASE_NAME = "hyperadapt/tiny-lm-synthetic-4l-d128"
+MAX_CHUNKS = 16
 
 MODELS = {
     "generative-adapter-tiny": dict(
         method="generative-adapter", ckpt="ga.pt", field="context", max_tokens=common.MAX_CONTEXT,
         description="Generative Adapter (Chen et al. 2024) for a tiny synthetic-domain llama: "
-                    "maps a document to a rank-8 LoRA in one forward pass so the base answers "
-                    "questions about it closed-book."),
+                    "reads a document window by window (96 tokens each, up to 16 windows), sums the "
+                    "windows' additive states and maps the sum to a rank-8 LoRA so the base "
+                    "answers questions about the whole document closed-book."),
     "iag-tiny": dict(
         method="iag", ckpt="iag.pt", field="question", max_tokens=common.MAX_QUESTION,
         description="IAG/IMcQA implicit imagination for a tiny synthetic-domain llama: maps a "
@@ -52,6 +60,30 @@ class BaseOnnx(nn.Module):
         return self.base(input_ids, attention_mask, lora=lora, scaling=self.scaling)
 
 
+class StateOnnx(nn.Module):
+    """generator.onnx of a chunking GA model: window -> flat additive state [batch, S]."""
+    def __init__(self, gen):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, input_ids, attention_mask):
+        return self.gen.flatten(self.gen.states(input_ids, attention_mask))
+
+
+class CombineOnnx(nn.Module):
+    """combine.onnx: summed flat state [batch, S] -> lora_A__g / lora_B__g."""
+    def __init__(self, gen):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, state):
+        res = self.gen.from_states(self.gen.unflatten(state))
+        out = []
+        for g in self.gen.groups:
+            out += [res[g][0], res[g][1]]
+        return tuple(out)
+
+
 class GenOnnx(nn.Module):
     def __init__(self, gen):
         super().__init__()
@@ -81,10 +113,10 @@ def fix_output_shapes(path, shapes):
     onnx.save(m, path)
 
 
-def load_generator(model_id):
+def load_generator(model_id, base_path=None, ckpt_path=None):
     spec = MODELS[model_id]
-    base = common.load_base()
-    ck = torch.load(os.path.join(common.CKPT, spec["ckpt"]))
+    base = common.load_base(base_path)
+    ck = torch.load(ckpt_path or os.path.join(common.CKPT, spec["ckpt"]))
     a = ck["args"]
     if spec["method"] == "generative-adapter":
         gen = hyper.GAGenerator(base, ck["groups"], r=common.LORA_R, mk=a["mk"], norm=a["norm"])
@@ -96,9 +128,9 @@ def load_generator(model_id):
     return base, gen, ck
 
 
-def export(model_id, outdir):
+def export(model_id, outdir, base_path=None, ckpt_path=None):
     spec = MODELS[model_id]
-    base, gen, ck = load_generator(model_id)
+    base, gen, ck = load_generator(model_id, base_path, ckpt_path)
     groups = list(gen.groups)
     c = base.c
     os.makedirs(outdir, exist_ok=True)
@@ -136,19 +168,41 @@ def export(model_id, outdir):
     gdyn = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
     gdyn.update({o: {0: "batch"} for o in outs})
     gen_path = os.path.join(outdir, "generator.onnx")
-    torch.onnx.export(GenOnnx(gen), (gi, gm), gen_path, input_names=["input_ids", "attention_mask"],
-                      output_names=outs, dynamic_axes=gdyn, opset_version=OPSET,
-                      do_constant_folding=True)
-
-    fix_output_shapes(gen_path, {o: ["batch", L] + ([r, c.module_dims(g)[0]] if o.startswith("lora_A")
-                                               else [c.module_dims(g)[1], r])
-                                 for g in groups for o in (f"lora_A__{g}", f"lora_B__{g}")})
+    lora_shapes = {o: ["batch", L] + ([r, c.module_dims(g)[0]] if o.startswith("lora_A")
+                                      else [c.module_dims(g)[1], r])
+                   for g in groups for o in (f"lora_A__{g}", f"lora_B__{g}")}
+    chunking = None
+    if spec["method"] == "generative-adapter":
+        S = gen.state_size()
+        torch.onnx.export(StateOnnx(gen), (gi, gm), gen_path,
+                          input_names=["input_ids", "attention_mask"], output_names=["state"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
+                                        "attention_mask": {0: "batch", 1: "seq"},
+                                        "state": {0: "batch"}},
+                          opset_version=OPSET, do_constant_folding=True)
+        fix_output_shapes(gen_path, {"state": ["batch", S]})
+        comb_path = os.path.join(outdir, "combine.onnx")
+        with torch.no_grad():
+            st = gen.flatten(gen.states(gi, gm))
+        cdyn = {"state": {0: "batch"}}
+        cdyn.update({o: {0: "batch"} for o in outs})
+        torch.onnx.export(CombineOnnx(gen), (st,), comb_path, input_names=["state"],
+                          output_names=outs, dynamic_axes=cdyn, opset_version=OPSET,
+                          do_constant_folding=True)
+        fix_output_shapes(comb_path, lora_shapes)
+        chunking = {"mode": "additive-state", "max_chunks": MAX_CHUNKS, "graph": "combine.onnx",
+                    "sha256": sha256(comb_path), "state_size": S}
+    else:
+        torch.onnx.export(GenOnnx(gen), (gi, gm), gen_path, input_names=["input_ids", "attention_mask"],
+                          output_names=outs, dynamic_axes=gdyn, opset_version=OPSET,
+                          do_constant_folding=True)
+        fix_output_shapes(gen_path, lora_shapes)
     fix_output_shapes(base_path, {"logits": ["batch", "seq", c.vocab]})
 
     # ---- manifest
     man = {
         "id": model_id,
-        "version": "1.0.0",
+        "version": "2.0.0",
         "method": spec["method"],
         "description": spec["description"],
         "generator": "generator.onnx",
@@ -175,6 +229,8 @@ def export(model_id, outdir):
                  "prompts": {"closed_book": data.PROMPT_CLOSED, "with_context": data.PROMPT_CONTEXT},
                  "eos_token_id": tok.EOS, "max_new_tokens": common.MAX_NEW},
     }
+    if chunking:
+        man["chunking"] = chunking
     json.dump(man, open(os.path.join(outdir, "manifest.json"), "w"), indent=2)
     return base, gen, man
 
@@ -185,28 +241,41 @@ def reference(model_id, base, gen, outdir):
     t = common.get_tok()
     pools = data.splits()
     field = MODELS[model_id]["field"]
-    items = common.eval_set("ga_test" if field == "context" else "mem_test", pools, seed=1)[:2]
+    flat = lambda x: [float(v) for v in x.reshape(-1).tolist()]
+    ref = {"groups": list(gen.groups)}
     if field == "context":
-        conds = [t.encode(it["context"]) for it in items]
+        # a 3-window held-out document: windows as rows of one padded batch
+        import evalsets
+        doc = evalsets.ga_docs("ga_test", pools, t, 1, 3, seed=7)[0]
+        conds = [t.encode(w) for w in doc["windows"]]
+        gi, gm = common.pad(conds)
+        S = gen.states(gi, gm)
+        st = gen.flatten(S)                                   # [3, S] per-window states
+        summed = gen.from_states({g: s.sum(0, keepdim=True) for g, s in S.items()})
+        first = gen.from_states({g: s[:1] for g, s in S.items()})
+        lora = {g: (torch.cat([summed[g][0], first[g][0]]), torch.cat([summed[g][1], first[g][1]]))
+                for g in gen.groups}
+        ref["window_state"] = {"shape": list(st.shape), "data": flat(st)}
+        qs = [doc["qas"][0]["question"], doc["qas"][-1]["question"]]
     else:
+        items = common.eval_set("mem_test", pools, seed=1)[:2]
         conds = [t.encode(it["qas"][0]["question"]) for it in items]
-    conds[1] = conds[1][: max(3, len(conds[0]) - 9)]        # different lengths
-    gi, gm = common.pad(conds)
-    lora = gen(gi, gm)
-    prompts = [t.encode(common.closed_prompt(it["qas"][0]["question"])) for it in items]
+        conds[1] = conds[1][: max(3, len(conds[0]) - 9)]        # different lengths
+        gi, gm = common.pad(conds)
+        lora = gen(gi, gm)
+        qs = [it["qas"][0]["question"] for it in items]
+    prompts = [t.encode(common.closed_prompt(q)) for q in qs]
     prompts[1] = prompts[1] + t.encode("the")
     bi, bm = common.pad(prompts)
     logits = base(bi, bm, lora=lora, scaling=common.LORA_ALPHA / common.LORA_R)
     logits0 = base(bi, bm)
-    flat = lambda x: [float(v) for v in x.reshape(-1).tolist()]
-    ref = {"groups": list(gen.groups),
-           "gen_input_ids": gi.tolist(), "gen_attention_mask": gm.tolist(),
+    ref.update({"gen_input_ids": gi.tolist(), "gen_attention_mask": gm.tolist(),
            "gen_outputs": {f"lora_{w}__{g}": {"shape": list(lora[g][j].shape),
                                               "data": flat(lora[g][j])}
                            for g in gen.groups for j, w in ((0, "A"), (1, "B"))},
            "base_input_ids": bi.tolist(), "base_attention_mask": bm.tolist(),
            "logits_with_lora": {"shape": list(logits.shape), "data": flat(logits)},
-           "logits_no_lora": {"shape": list(logits0.shape), "data": flat(logits0)}}
+           "logits_no_lora": {"shape": list(logits0.shape), "data": flat(logits0)}})
     path = f"/tmp/{model_id}-onnx-ref.json"
     json.dump(ref, open(path, "w"))
     return path
@@ -216,14 +285,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, choices=list(MODELS))
     ap.add_argument("--no-verify", action="store_true")
+    ap.add_argument("--base", default="", help="base checkpoint (default ckpt/base.pt)")
+    ap.add_argument("--ckpt", default="", help="generator checkpoint (default ckpt/<ga|iag>.pt)")
+    ap.add_argument("--outdir", default="", help="default models/.staging/<id>")
     args = ap.parse_args()
     common.setup()
-    final = os.path.join(common.ROOT, args.model)
-    # export + verify in a staging directory, then swap it in, so models/<id>/ is always
-    # a consistent set (sha256s in the manifest match the files)
-    outdir = os.path.join(common.ROOT, ".staging", args.model)
+    # export + verify in a scratch directory, then copy the graphs, tokenizer and manifest into
+    # models/.staging/<id>/ (CARD.md and eval-sample.json there are kept). The shipped
+    # models/<id>/ is NOT touched: moving a staged model in is a separate, reviewed step.
+    final = args.outdir or os.path.join(common.ROOT, ".staging", args.model)
+    outdir = final + ".tmp"
     shutil.rmtree(outdir, ignore_errors=True)
-    base, gen, man = export(args.model, outdir)
+    base, gen, man = export(args.model, outdir, args.base or None, args.ckpt or None)
     # torch-side check: zero adapters reproduce the base exactly
     t = common.get_tok()
     ids, mask = common.pad([t.encode("question: where does ada amsel live ? answer:")])
@@ -243,18 +316,13 @@ def main():
         r = subprocess.run([sys.executable, os.path.join(here, "check_manifest.py"), outdir])
         if r.returncode:
             sys.exit("manifest check FAILED")
-    if os.path.isdir(final):   # keep CARD.md, eval-sample.json, ... written by other scripts
-        for f in os.listdir(final):
-            if not os.path.exists(os.path.join(outdir, f)):
-                shutil.copy2(os.path.join(final, f), os.path.join(outdir, f))
-        old = os.path.join(common.ROOT, ".staging", args.model + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-        os.rename(outdir, final)
-        shutil.rmtree(old)
-    else:
-        os.rename(outdir, final)
-    shutil.rmtree(os.path.join(common.ROOT, ".staging"), ignore_errors=True)
+    os.makedirs(final, exist_ok=True)
+    for f in ("combine.onnx",):
+        if os.path.exists(os.path.join(final, f)) and not os.path.exists(os.path.join(outdir, f)):
+            os.remove(os.path.join(final, f))
+    for f in os.listdir(outdir):
+        shutil.copy2(os.path.join(outdir, f), os.path.join(final, f))
+    shutil.rmtree(outdir)
     for f in sorted(os.listdir(final)):
         print(f, os.path.getsize(os.path.join(final, f)))
 

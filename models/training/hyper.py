@@ -3,8 +3,11 @@
 GAGenerator (Generative Adapter, Chen et al. 2024), per adapted layer l and module type g:
     H   = RMSNorm(h^l_t) for the context tokens t (h^l = output of base layer l), masked
     K   = A2 H       [T, mk]      V = A3 H   [T, r]
-    S   = sum_t k_t v_t^T  / n_tokens          (additive over tokens / chunks; mean-normalised)
-    S'  = g_l * S / (||S||_F + eps)            (scale-normalised state, learned gain per layer)
+    S   = sum_t k_t v_t^T                      (ADDITIVE over tokens, hence over windows:
+                                                the state of a document is the sum of its
+                                                windows' states; v1 divided by n_tokens, which
+                                                the Frobenius normalisation cancels anyway)
+    S'  = g_l * sqrt(mk r) * S / sqrt(||S||_F^2 + eps)  (scale-normalised, learned gain)
     lora_A = S'^T A1   [r, in]     lora_B = B  [out, r]   (B learned, context independent)
     => Delta W = lora_B lora_A = B S'^T A1 ; the base applies (lora_alpha / r) * Delta W.
 
@@ -39,7 +42,8 @@ class GAGenerator(nn.Module):
             self.gain[g] = nn.Parameter(torch.ones(L, 1, 1))
 
     def states(self, input_ids, attention_mask):
-        """Unnormalised additive states S_sum [b, L, mk, r] per group and token counts [b]."""
+        """Additive partial states {group: [b, L, mk, r]} of a batch of windows (padded
+        positions contribute exactly zero: H is multiplied by the mask)."""
         with torch.no_grad():
             _, hs = self.base(input_ids, attention_mask, return_hidden=True)
         m = attention_mask.to(torch.float32)[:, None, :, None]          # [b,1,T,1]
@@ -49,13 +53,27 @@ class GAGenerator(nn.Module):
             K = torch.matmul(H, self.A2[g])                               # [b,L,T,mk]
             V = torch.matmul(H, self.A3[g])                               # [b,L,T,r]
             out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]
-        return out, attention_mask.to(torch.float32).sum(1)
+        return out
 
-    def from_states(self, S_sum, n):
-        b = n.shape[0]
+    # flat state layout: groups in self.groups order, each [L, mk, r] row-major, concatenated
+    def state_size(self):
+        return len(self.groups) * self.base.c.n_layers * self.mk * self.r
+
+    def flatten(self, S):
+        b = next(iter(S.values())).shape[0]
+        return torch.cat([S[g].reshape(b, -1) for g in self.groups], dim=1)
+
+    def unflatten(self, flat):
+        b, L, n = flat.shape[0], self.base.c.n_layers, self.base.c.n_layers * self.mk * self.r
+        return {g: flat[:, i * n:(i + 1) * n].reshape(b, L, self.mk, self.r)
+                for i, g in enumerate(self.groups)}
+
+    def from_states(self, S_sum):
+        """LoRA {group: (A [b,L,r,in], B [b,L,out,r])} from (summed) states."""
+        b = next(iter(S_sum.values())).shape[0]
         res = {}
         for g in self.groups:
-            S = S_sum[g] / n.clamp(min=1.0)[:, None, None, None]
+            S = S_sum[g]
             if self.norm == "frobenius":
                 fro = torch.sqrt((S * S).sum(dim=(-1, -2), keepdim=True) + 1e-6)
                 S = S * (math.sqrt(self.mk * self.r) / fro)
@@ -65,9 +83,14 @@ class GAGenerator(nn.Module):
             res[g] = (A, B)
         return res
 
+    def sum_windows(self, S, doc_index, n_docs):
+        """Sum window states into their documents' states: doc_index [n_windows] -> [n_docs]."""
+        return {g: torch.zeros((n_docs,) + s.shape[1:], dtype=s.dtype).index_add(0, doc_index, s)
+                for g, s in S.items()}
+
     def forward(self, input_ids, attention_mask):
-        S, n = self.states(input_ids, attention_mask)
-        return self.from_states(S, n)
+        """One adapter per row (each row one window / whole context)."""
+        return self.from_states(self.states(input_ids, attention_mask))
 
 
 class IAGHyperNet(nn.Module):

@@ -1,36 +1,48 @@
-"""Train the tiny base LM: reading comprehension with the document in the prompt (ga_train
-names with fresh attributes) + plain LM on documents of the memorised pools (mem_*), whose
-QUESTIONS the base never sees. Writes ckpt/base.pt.
+"""Train the tiny base LM: reading comprehension with a document window in the prompt (v2
+documents: 1-3 entities, template + reworded shapes, fillers, later windows of long documents;
+ga_train names with fresh attributes) + plain LM on documents of the memorised pools (mem_*),
+whose QUESTIONS the base never sees. Writes ckpt/base.pt.
 
-/usr/bin/python3 models/training/train_base.py [--steps 1800]
+/usr/bin/python3 models/training/train_base.py --steps 2000 --max_minutes 34
+(the cosine schedule follows max(step/steps, minutes/max_minutes), so a time limit still ends
+at the low learning rate)
 """
 import argparse, math, os, random, time, json
 import torch
-import data, tok, lm, common
+import data, tok, lm, common, evalsets
 
 
-def rc_item(t, rng, pools, forbidden, other_w=0.2):
-    """'{doc} question: q1 answer: a1 [EOS] question: q2 answer: a2 [EOS] ...' with 1..all of
-    the entity's questions in random order. The first QA is exactly the with_context prompt
-    format; later ones add answer-token signal per document token. Weights: answers+EOS 1.0,
-    everything else other_w. Returned as explicit (ids, weights)."""
-    e = data.fresh_entity(rng, pools["ga_train"], forbidden)
-    doc = data.render_doc(e, rng)
-    qs = data.questions(e, rng)
-    rng.shuffle(qs)
-    qs = qs[:rng.randint(1, len(qs))]
-    ids = t.encode(doc)
+def rc_item(t, rng, src, cnt, other_w=0.2, max_q=8, single_p=0.0):
+    """'{window} question: q1 answer: a1 [EOS] question: q2 answer: a2 [EOS] ...' for up to
+    max_q of the window's facts (random order, template or reworded question shapes).
+    Weights: answers+EOS 1.0, everything else other_w."""
+    src.reset()
+    u = rng.random()
+    if u < single_p:    # curriculum: one entity, all its facts
+        doc = data.build_document(rng, src, 1, cnt, max_entities=1)
+        wi = 0
+    elif u < single_p + (1 - single_p) * 0.25:        # a later window of a longer document
+        doc = data.build_document(rng, src, rng.randint(2, 3), cnt, fill=True)
+        wi = len(doc["windows"]) - 1
+    else:
+        doc = data.build_document(rng, src, 1, cnt, max_entities=rng.choice([1, 1, 2, 3, None]),
+                                  fill=rng.random() < 0.3)
+        wi = 0
+    facts = [f for w, s, f in data.doc_facts(doc) if w == wi]
+    rng.shuffle(facts)
+    ids = t.encode(data.window_text(doc, wi))
     w = [other_w] * len(ids)
-    for q, a, _ in qs:
+    for n, a, v in facts[:max_q]:
+        q = data.question_text(doc["entities"][n], a, rng.choice(data.TRAIN_STYLES), rng)
         p = t.encode(data.PROMPT_CLOSED.format(question=q))
-        tg = t.encode(a) + [tok.EOS]
+        tg = t.encode(v) + [tok.EOS]
         ids += p + tg
         w += [other_w] * len(p) + [1.0] * len(tg)
     return ids, w
 
 
 def mem_item(t, rng, mem):
-    ids = t.encode(data.render_doc(rng.choice(mem), rng))
+    ids = t.encode(data.render_doc(rng.choice(mem), rng, styles=data.TRAIN_STYLES))
     return ids, [1.0] * len(ids)
 
 
@@ -47,45 +59,44 @@ def batch(items):
 
 
 @torch.no_grad()
-def evaluate(model, t, pools, n=60):
+def evaluate(model, t, val):
     model.eval()
-    ev = common.eval_set("ga_val", pools, seed=99)[:n]
     prompts, golds = [], []
-    for it in ev:
+    for it in val:
         for qa in it["qas"]:
-            prompts.append(t.encode(common.context_prompt(it["context"], qa["question"])))
+            prompts.append(t.encode(common.context_prompt(it["windows"][qa["window"]], qa["question"])))
             golds.append(qa["answer"])
     ems = []
     for i in range(0, len(prompts), 64):
         outs = common.greedy(model, prompts[i:i + 64])
         ems += [common.em(t.decode(o), g) for o, g in zip(outs, golds[i:i + 64])]
-    # memorisation probe: LM loss on memorised (mem_val) vs never-seen (ga_val) documents
-    rng = random.Random(5)
-    res = {"rc_em": sum(ems) / len(ems)}
-    for name in ("mem_val", "ga_val"):
-        items = [(t.encode(data.render_doc(e, rng)), [], 1.0) for e in pools[name][:40]]
-        ids, mask, labels, w = common.lm_batch(items)
-        res[name + "_loss"] = common.weighted_ce(model(ids, mask), labels, w).item()
     model.train()
-    return res
+    return {"rc_em": sum(ems) / len(ems), "n": len(ems)}
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=1800)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--max_minutes", type=float, default=0)
     ap.add_argument("--rc", type=int, default=16)
-    ap.add_argument("--mem", type=int, default=12)
+    ap.add_argument("--mem", type=int, default=8)
+    ap.add_argument("--other_w", type=float, default=0.2, help="loss weight of non-answer tokens")
+    ap.add_argument("--single_p", type=float, default=0.0, help="share of one-entity documents")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval_every", type=int, default=250)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "base.pt"))
-    ap.add_argument("--init", default="", help="continue from this checkpoint (phase 2)")
+    ap.add_argument("--init", default="", help="continue from this checkpoint")
     ap.add_argument("--warmup", type=int, default=100)
     args = ap.parse_args()
     common.setup(seed=args.seed)
     t = common.get_tok()
+    cnt = evalsets.counter(t)
     pools = data.splits()
     forbidden = data.heldout_names(pools)
     mem = pools["mem_train"] + pools["mem_val"] + pools["mem_test"]
+    val = evalsets.ga_docs("ga_val", pools, t, 24, 1, seed=99, styles=data.TRAIN_STYLES,
+                           q_styles=data.TRAIN_STYLES)
     cfg = lm.Cfg(vocab=t.size)
     model = lm.TinyLM(cfg)
     if args.init:
@@ -94,15 +105,15 @@ def main():
     print("params", sum(p.numel() for p in model.parameters()), flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
     rng = random.Random(args.seed)
-    warm = args.warmup
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
-        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
+    src = data.entity_source(rng, pools["ga_train"], forbidden)
     t0 = time.time()
+    prog = lambda s: max(s / args.steps, (time.time() - t0) / 60 / args.max_minutes if args.max_minutes else 0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * (
+        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog(s))))))
     run = 0.0
     for step in range(1, args.steps + 1):
-        items = [rc_item(t, rng, pools, forbidden) for _ in range(args.rc)] + \
+        items = [rc_item(t, rng, src, cnt, args.other_w, single_p=args.single_p) for _ in range(args.rc)] + \
                 [mem_item(t, rng, mem) for _ in range(args.mem)]
-        # two separately padded forward passes (RC rows are ~2x longer than plain documents)
         tot, wsum = 0.0, 0.0
         for part in (items[:args.rc], items[args.rc:]):
             ids, mask, labels, w = batch(part)
@@ -120,9 +131,12 @@ def main():
         if step % 50 == 0:
             print(f"step {step} loss {run:.3f} lr {sched.get_last_lr()[0]:.2e} "
                   f"{time.time() - t0:.0f}s", flush=True)
-        if step % 300 == 0 or step == args.steps:
-            print("eval", step, json.dumps(evaluate(model, t, pools)), flush=True)
+        last = step == args.steps or prog(step) >= 1.0
+        if step % args.eval_every == 0 or last:
+            print("eval", step, json.dumps(evaluate(model, t, val)), flush=True)
             torch.save({"cfg": cfg.to_dict(), "state": model.state_dict(), "step": step}, args.out)
+        if last:
+            break
     print("done", time.time() - t0, flush=True)
 
 

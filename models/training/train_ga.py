@@ -1,25 +1,53 @@
 """Train the generative-adapter generator end to end (base frozen): the adapter generated from
 a document must make the base answer questions about it with the CLOSED-BOOK prompt.
+
+v2: documents of 1..16 windows (data.build_document, windows packed by data.pack_ids); every
+window is read separately, the windows' additive states are SUMMED (hyper.GAGenerator.
+sum_windows) and one adapter per document is made from the sum; questions about facts in any
+window. Window counts are mixed (--mix), so single-window quality stays high.
 Training entities: ga_train names with fresh attributes; model selection on ga_val.
 
-/usr/bin/python3 models/training/train_ga.py [--steps 3000]
+/usr/bin/python3 models/training/train_ga.py --steps 3000 --max_minutes 30
 """
 import argparse, math, os, random, time, json
 import torch
-import data, tok, lm, common, hyper
+import data, tok, lm, common, hyper, evalsets
 
 GROUPS = lm.ALL_GROUPS
 
 
-def make_batch(t, rng, pools, forbidden, n_docs):
-    docs, rows = [], []
+def sample_windows(rng, mix):
+    """mix: 'p1,p2-4,p5-8,p9-16' probabilities of the window-count buckets."""
+    p = [float(x) for x in mix.split(",")]
+    u, acc = rng.random(), 0.0
+    for (lo, hi), pi in zip(((1, 1), (2, 4), (5, 8), (9, 16)), p):
+        acc += pi
+        if u < acc:
+            return rng.randint(lo, hi)
+    return 16
+
+
+def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc):
+    wins, widx, rows, recon = [], [], [], []
     for i in range(n_docs):
-        e = data.fresh_entity(rng, pools["ga_train"], forbidden)
-        docs.append(t.encode(data.render_doc(e, rng))[:common.MAX_CONTEXT])
-        for q, a, _ in data.questions(e, rng):
-            p, tg = common.qa_ids(t, common.closed_prompt(q), a)
+        src.reset()
+        nw = sample_windows(rng, mix)
+        if nw == 1:
+            doc = data.build_document(rng, src, 1, cnt, max_entities=rng.choice([1, 1, 2, 3, None]),
+                                      fill=rng.random() < 0.3)
+        else:
+            doc = data.build_document(rng, src, nw, cnt, fill=True)
+        ws = [t.encode(data.window_text(doc, k)) for k in range(len(doc["windows"]))]
+        wins += ws
+        widx += [i] * len(ws)
+        recon.append(rng.choice(ws))
+        facts = data.doc_facts(doc)
+        rng.shuffle(facts)
+        for _, _, (n, a, v) in facts[:q_per_doc]:
+            q = data.question_text(doc["entities"][n], a, rng.choice(data.TRAIN_STYLES), rng)
+            p, tg = common.qa_ids(t, common.closed_prompt(q), v)
             rows.append((i, (p, tg, 0.0)))
-    return docs, rows
+    return wins, torch.tensor(widx), rows, recon
 
 
 def expand(lora, idx):
@@ -27,15 +55,20 @@ def expand(lora, idx):
 
 
 @torch.no_grad()
+def doc_adapter(gen, t, windows):
+    ids, mask = common.pad([t.encode(w) for w in windows])
+    S = gen.states(ids, mask)
+    return gen.from_states({g: s.sum(0, keepdim=True) for g, s in S.items()})
+
+
+@torch.no_grad()
 def evaluate(gen, t, items):
     gen.eval()
     ems = []
     for it in items:
-        ids, mask = common.pad([t.encode(it["context"])[:common.MAX_CONTEXT]])
-        lora = gen(ids, mask)
+        lora = doc_adapter(gen, t, it["windows"])
         prompts = [t.encode(common.closed_prompt(qa["question"])) for qa in it["qas"]]
-        idx = torch.zeros(len(prompts), dtype=torch.long)
-        outs = common.greedy(gen.base, prompts, lora=expand(lora, idx))
+        outs = common.greedy(gen.base, prompts, lora=expand(lora, torch.zeros(len(prompts), dtype=torch.long)))
         ems += [common.em(t.decode(o), qa["answer"]) for o, qa in zip(outs, it["qas"])]
     gen.train()
     return sum(ems) / len(ems)
@@ -44,45 +77,56 @@ def evaluate(gen, t, items):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--docs", type=int, default=16)
+    ap.add_argument("--max_minutes", type=float, default=0)
+    ap.add_argument("--docs", type=int, default=12)
+    ap.add_argument("--q_per_doc", type=int, default=8)
+    ap.add_argument("--mix", default="0.4,0.3,0.15,0.15")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--mk", type=int, default=64)
     ap.add_argument("--norm", default="frobenius")
-    ap.add_argument("--recon", type=float, default=0.0, help="weight of a document-reconstruction LM loss")
+    ap.add_argument("--recon", type=float, default=0.5, help="weight of a window-reconstruction LM loss")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval_every", type=int, default=500)
+    ap.add_argument("--eval_every", type=int, default=400)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "ga.pt"))
     ap.add_argument("--init", default="", help="continue from this generator checkpoint")
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--base", default="", help="base checkpoint (default ckpt/base.pt)")
     args = ap.parse_args()
     common.setup(seed=args.seed)
     t = common.get_tok()
+    cnt = evalsets.counter(t)
     pools = data.splits()
     forbidden = data.heldout_names(pools)
-    base = common.load_base()
+    base = common.load_base(args.base or None)
     gen = hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm)
     if args.init:
         gen.load_state_dict(torch.load(args.init)["state"], strict=False)
         print("initialised from", args.init, flush=True)
     params = [p for n, p in gen.named_parameters() if not n.startswith("base.")]
-    print("generator params", sum(p.numel() for p in params), flush=True)
+    print("generator params", sum(p.numel() for p in params), "state size", gen.state_size(), flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
-    warm = args.warmup
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
-        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
-    val = common.eval_set("ga_val", pools, seed=99)[:60]
+    t0 = time.time()
+    prog = lambda s: max(s / args.steps, (time.time() - t0) / 60 / args.max_minutes if args.max_minutes else 0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * (
+        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog(s))))))
+    val1 = evalsets.ga_docs("ga_val", pools, t, 15, 1, seed=99, styles=data.TRAIN_STYLES,
+                            q_styles=data.TRAIN_STYLES)
+    val4 = evalsets.ga_docs("ga_val", pools, t, 4, 4, seed=99, styles=data.TRAIN_STYLES,
+                            q_styles=data.TRAIN_STYLES, max_q=24)
     rng = random.Random(args.seed + 1)
-    t0, run, best = time.time(), 0.0, -1.0
+    src = data.entity_source(rng, pools["ga_train"], forbidden)
+    run, best = 0.0, -1.0
     scaling = common.LORA_ALPHA / common.LORA_R
     for step in range(1, args.steps + 1):
-        docs, rows = make_batch(t, rng, pools, forbidden, args.docs)
-        ids, mask = common.pad(docs)
-        lora = gen(ids, mask)
+        wins, widx, rows, recon = make_batch(t, rng, src, cnt, args.docs, args.mix, args.q_per_doc)
+        ids, mask = common.pad(wins)
+        S = gen.sum_windows(gen.states(ids, mask), widx, args.docs)
+        lora = gen.from_states(S)
         idx = torch.tensor([i for i, _ in rows])
         qi, qm, ql, qw = common.lm_batch([r for _, r in rows])
         loss = common.weighted_ce(base(qi, qm, lora=expand(lora, idx), scaling=scaling), ql, qw)
         if args.recon > 0:
-            di, dm, dl, dw = common.lm_batch([(d, [], 1.0) for d in docs])
+            di, dm, dl, dw = common.lm_batch([(d, [], 1.0) for d in recon])
             loss = loss + args.recon * common.weighted_ce(
                 base(di, dm, lora=lora, scaling=scaling), dl, dw)
         opt.zero_grad()
@@ -92,15 +136,20 @@ def main():
         run = 0.98 * run + 0.02 * loss.item() if step > 1 else loss.item()
         if step % 50 == 0:
             print(f"step {step} loss {run:.3f} {time.time() - t0:.0f}s", flush=True)
-        if step % args.eval_every == 0 or step == args.steps:
-            v = evaluate(gen, t, val)
-            print(f"eval {step} val_em {v:.3f}", flush=True)
+        last = step == args.steps or prog(step) >= 1.0
+        if step % args.eval_every == 0 or last:
+            v1, v4 = evaluate(gen, t, val1), evaluate(gen, t, val4)
+            v = 0.5 * (v1 + v4)
+            print(f"eval {step} val_em_1win {v1:.3f} val_em_4win {v4:.3f}", flush=True)
             if v >= best:
                 best = v
                 torch.save({"args": vars(args), "groups": GROUPS, "step": step, "val_em": v,
+                            "val_em_1": v1, "val_em_4": v4,
                             "state": {k: p.detach().clone() for k, p in gen.named_parameters()
                                       if not k.startswith("base.")}}, args.out)
-    print("done", time.time() - t0, "best val_em", best, flush=True)
+        if last:
+            break
+    print("done", time.time() - t0, "best val", best, flush=True)
 
 
 if __name__ == "__main__":

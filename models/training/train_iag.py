@@ -3,15 +3,16 @@
 Student: base + adapter generated from the QUESTION, closed-book prompt.
 Teacher: the same frozen base with the entity's document in its prompt.
 Loss: KL(teacher || student) on the answer tokens (teacher-forced gold answer + EOS).
-Questions: mem_train entities only (their documents were in the base's pre-training corpus);
-model selection on mem_val; mem_test is never used here.
+Questions: mem_train entities only (their documents were in the base's pre-training corpus),
+in template AND reworded shapes (v2; the held-out shapes are never used); teacher documents in
+template + reworded sentence shapes; model selection on mem_val; mem_test is never used here.
 
-/usr/bin/python3 models/training/train_iag.py [--steps 2500]
+/usr/bin/python3 models/training/train_iag.py --steps 1200 --max_minutes 12
 """
 import argparse, math, os, random, time, json
 import torch
 import torch.nn.functional as F
-import data, tok, lm, common, hyper
+import data, tok, lm, common, hyper, evalsets
 
 GROUPS = lm.ALL_GROUPS
 
@@ -48,6 +49,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval_every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "iag.pt"))
+    ap.add_argument("--max_minutes", type=float, default=0)
     ap.add_argument("--stop_after", type=int, default=0,
                     help="stop after this many steps (the lr schedule still assumes --steps)")
     args = ap.parse_args()
@@ -60,17 +62,21 @@ def main():
     print("hypernet params", sum(p.numel() for p in params), flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
     warm = 100
+    t0 = time.time()
+    prog = lambda s: max(s / args.steps, (time.time() - t0) / 60 / args.max_minutes if args.max_minutes else 0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
-        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
+        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog(s))))))
     train = pools["mem_train"]
-    val = common.eval_set("mem_val", pools, seed=99)
+    val = evalsets.mem_items("mem_val", pools, 99, q_styles=data.TRAIN_STYLES)
     rng = random.Random(args.seed + 2)
     scaling = common.LORA_ALPHA / common.LORA_R
-    t0, run, best = time.time(), 0.0, -1.0
+    run, best = 0.0, -1.0
     for step in range(1, args.steps + 1):
         ents = [rng.choice(train) for _ in range(args.batch)]
-        qa = [rng.choice(data.questions(e, rng, all_templates=True)) for e in ents]
-        teach = [common.qa_ids(t, common.context_prompt(data.render_doc(e, rng), q), a) + (0.0,)
+        qa = [rng.choice(data.questions(e, rng, all_templates=True, styles=data.TRAIN_STYLES))
+              for e in ents]
+        teach = [common.qa_ids(t, common.context_prompt(data.render_doc(e, rng, styles=data.TRAIN_STYLES),
+                                                        q), a) + (0.0,)
                  for e, (q, a, _) in zip(ents, qa)]
         stud = [common.qa_ids(t, common.closed_prompt(q), a) + (0.0,) for q, a, _ in qa]
         with torch.no_grad():
@@ -90,7 +96,8 @@ def main():
         run = 0.98 * run + 0.02 * loss.item() if step > 1 else loss.item()
         if step % 50 == 0:
             print(f"step {step} kl {run:.3f} {time.time() - t0:.0f}s", flush=True)
-        if step % args.eval_every == 0 or step == args.steps:
+        last = step == args.steps or prog(step) >= 1.0
+        if step % args.eval_every == 0 or last:
             v = evaluate(hn, t, val)
             print(f"eval {step} val_em {v:.3f}", flush=True)
             if v >= best:
@@ -98,7 +105,7 @@ def main():
                 torch.save({"args": vars(args), "groups": GROUPS, "step": step, "val_em": v,
                             "state": {k: p.detach().clone() for k, p in hn.named_parameters()
                                       if not k.startswith("base.")}}, args.out)
-        if args.stop_after and step >= args.stop_after:
+        if last or (args.stop_after and step >= args.stop_after):
             break
     print("done", time.time() - t0, "best val_em", best, flush=True)
 
