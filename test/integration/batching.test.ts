@@ -38,8 +38,11 @@ describe('Batcher over the inference pool', () => {
   const tensors = (text: string) => readSafetensors(scratch.read(idOf(text), 'adapter_model.safetensors')).tensors;
 
   it('runs queued items in batches of at most maxBatch, each row identical to running it alone', async () => {
+    // Batch sizes in the order they were dispatched (onBatch reports completions, whose order
+    // can differ: a batch's writes overlap the next batch's forward pass).
     const sizes: number[] = [];
-    const batcher = new Batcher({ runner: pool, maxBatch: () => 4, maxWaitMs: 20, onBatch: (_m, n) => sizes.push(n) });
+    const runner = { threads: pool.threads, generate: (m: string, items: GenerateItem[]) => (sizes.push(items.length), pool.generate(m, items)) };
+    const batcher = new Batcher({ runner, maxBatch: () => 4, maxWaitMs: 20 });
     // Different lengths: rows are padded within a batch, and padding must not change any row.
     const texts = Array.from({ length: 10 }, (_, i) => `the city ${'blue '.repeat(i)}red`);
     const batched = await Promise.all(texts.map((t) => batcher.submit(MODEL, item(t))));
