@@ -17,7 +17,8 @@ import torch.nn as nn
 import common, lm, hyper, tok, data
 
 OPSET = 14
-BASE_NAME = "hyperadapt/tiny-lm-synthetic-4l-d128"
+# The base as a user loads it: its Hugging Face copy in the repository (export_hf.py writes it).
+BASE_NAME = "models/{id}/hf"
 MAX_CHUNKS = 16
 
 MODELS = {
@@ -207,7 +208,7 @@ def export(model_id, outdir, base_path=None, ckpt_path=None):
         "description": spec["description"],
         "generator": "generator.onnx",
         "sha256": sha256(gen_path),
-        "base_model": {"name_or_path": BASE_NAME, "revision": base_revision(base), "arch": "llama",
+        "base_model": {"name_or_path": BASE_NAME.format(id=model_id), "revision": base_revision(base), "arch": "llama",
                        "num_layers": L},
         "condition": {"kind": "text", "tokenizer": "tokenizer.json",
                       "fields": {field: {"max_tokens": spec["max_tokens"], "required": True}}},

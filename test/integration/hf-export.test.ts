@@ -6,7 +6,7 @@
  * exactly as PEFT applies its files, answer what the service's preview answers.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { EvalItem } from '../../src/eval/evaluate-model.js';
@@ -69,6 +69,10 @@ describe.each(MODELS)('$id/hf', ({ id, field }) => {
         const res = await fetch(`${svc.url}/v1/adapters/${adapterId}/files/${name}`);
         writeFileSync(path.join(cases, caseDir, name), Buffer.from(await res.arrayBuffer()));
       }
+      // The adapter names its base as a user loads it: the Hugging Face copy, from the repository root.
+      const adapterConfig = (await (await fetch(`${svc.url}/v1/adapters/${adapterId}/files/adapter_config.json`)).json()) as { base_model_name_or_path: string };
+      expect(adapterConfig.base_model_name_or_path).toBe(`models/${id}/hf`);
+      expect(existsSync(path.join(REPO_ROOT, adapterConfig.base_model_name_or_path, 'config.json'))).toBe(true);
       const readme = await (await fetch(`${svc.url}/v1/adapters/${adapterId}/files/README.md`)).text();
       expect(readme).toContain(`AutoModelForCausalLM.from_pretrained("models/${id}/hf")`);
       list.push({ dir: caseDir, prompt: p.body.prompt, output: p.body.output, base_output: p.body.base_output });
