@@ -22,24 +22,7 @@ def init_lora(base, groups, gen):
 
 def finetune(base, groups, doc_ids, steps, lr, seed=0, snapshots=()):
     """Returns {k: (lora copy, seconds to reach step k)} for k in snapshots (+ steps)."""
-    gen = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    lora = init_lora(base, groups, gen)
-    params = [p for ab in lora.values() for p in ab]
-    opt = torch.optim.Adam(params, lr=lr)
-    ids, mask, labels, w = common.lm_batch([(doc_ids, [], 1.0)])
-    scaling = common.LORA_ALPHA / common.LORA_R
-    out = {}
-    want = set(snapshots) | {steps}
-    for s in range(1, steps + 1):
-        loss = common.weighted_ce(base(ids, mask, lora=lora, scaling=scaling), labels, w)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if s in want:
-            out[s] = ({g: (A.detach().clone(), B.detach().clone()) for g, (A, B) in lora.items()},
-                      time.perf_counter() - t0)
-    return out
+    return finetune_windows(base, groups, [doc_ids], steps, lr, seed=seed, snapshots=snapshots)
 
 
 def finetune_windows(base, groups, windows, steps, lr, seed=0, snapshots=()):

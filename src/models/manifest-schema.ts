@@ -165,13 +165,19 @@ export const manifestSchema = z
     }
   });
 
+const versions = new WeakMap<object, string>();
+
 /**
  * What identifies a model version in adapter addresses and records: the generator's sha256, or,
  * for a chunked model, the sha256 of its generator's and combine graph's digests together (a new
  * combine graph is a new version too).
  */
 export function modelVersion(m: { sha256: string; chunking?: { sha256: string } | undefined }): string {
-  return m.chunking ? createHash('sha256').update(`${m.sha256}:${m.chunking.sha256}`).digest('hex') : m.sha256;
+  if (!m.chunking) return m.sha256;
+  // Asked on every request: hashed once per manifest.
+  let v = versions.get(m);
+  if (v === undefined) versions.set(m, (v = createHash('sha256').update(`${m.sha256}:${m.chunking.sha256}`).digest('hex')));
+  return v;
 }
 
 export type Manifest = z.infer<typeof manifestSchema>;
