@@ -4,7 +4,7 @@
  * the atomic scripts in lua-scripts.ts and is announced on the events channel (and, when the
  * job's webhook subscribes to it, appended to the webhook outbox in the same script).
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './random-hex.js';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
 import { REMOVAL_MARKER_MS } from './adapter-scripts.js';
@@ -24,7 +24,7 @@ const cancelJob = new LuaScript(CANCEL_JOB);
 export const JOB_ID_PATTERN = /^job_[0-9a-f]{24}$/;
 
 export function newJobId(): string {
-  return `job_${randomBytes(12).toString('hex')}`;
+  return `job_${randomHex(12)}`;
 }
 
 export interface CreateJobInput {
@@ -147,7 +147,7 @@ export class JobStore {
         this.retentionSeconds,
         idem ? idem.bodyHash : '',
         this.idempotencyTtlSeconds,
-        randomBytes(20).toString('hex'),
+        randomHex(20),
         this.keys.waitersPrefix(tenant),
         input.adapterId,
         JSON.stringify(fields),

@@ -24,7 +24,9 @@ const PUBLISH = `
 local TERMINAL_EVENTS = {['job.succeeded'] = true, ['job.failed'] = true, ['job.canceled'] = true}
 local STATUS_OF = {['job.queued'] = 'queued', ['job.started'] = 'running', ['job.succeeded'] = 'succeeded', ['job.failed'] = 'failed', ['job.canceled'] = 'canceled'}
 local JOB_STATUSES = {'queued', 'running', 'succeeded', 'failed', 'canceled'}
-local function announce(channel, outbox, tenant, id, jobKey, event, quiet)
+-- \`known\` (creation only): the whole record just written and its creation score, so the
+-- record is not read back and is encoded only when a webhook wants the event.
+local function announce(channel, outbox, tenant, id, jobKey, event, quiet, known, createdMs)
   local base = string.gsub(jobKey, ':job:[^:]*$', '')
   -- The tenant's active (queued or running) jobs, for MAX_ACTIVE_JOBS: <prefix>:t:<tenant>:active.
   local activeKey = base .. ':active'
@@ -36,7 +38,7 @@ local function announce(channel, outbox, tenant, id, jobKey, event, quiet)
   -- The status index (jobs:s:<status>, scored by creation time) follows every status change.
   local status = STATUS_OF[event]
   if status then
-    local created = redis.call('ZSCORE', base .. ':jobs', id)
+    local created = createdMs or redis.call('ZSCORE', base .. ':jobs', id)
     if not quiet then
       if status ~= 'queued' then redis.call('ZREM', base .. ':jobs:s:queued', id) end
       if status ~= 'queued' and status ~= 'running' then redis.call('ZREM', base .. ':jobs:s:running', id) end
@@ -44,14 +46,23 @@ local function announce(channel, outbox, tenant, id, jobKey, event, quiet)
     if created then redis.call('ZADD', base .. ':jobs:s:' .. status, created, id) end
   end
   local seq = redis.call('HINCRBY', jobKey, 'seq', 1)
-  local flat = redis.call('HGETALL', jobKey)
-  local rec = {}
-  for i = 1, #flat, 2 do rec[flat[i]] = flat[i + 1] end
+  local rec = known
+  if rec then
+    rec.seq = tostring(seq)
+  else
+    rec = {}
+    local flat = redis.call('HGETALL', jobKey)
+    for i = 1, #flat, 2 do rec[flat[i]] = flat[i + 1] end
+  end
   -- The record is encoded once and spliced into the message (not encoded a second time).
-  local snapshot = cjson.encode(rec)
-  if not quiet then redis.call('PUBLISH', channel, '{"t":' .. cjson.encode(tenant) .. ',"j":' .. cjson.encode(id) .. ',"s":' .. cjson.encode(rec.status or '') ..
-    ',"e":' .. cjson.encode(event) .. ',"q":' .. seq .. ',"r":' .. snapshot .. '}') end
+  local snapshot
+  if not quiet then
+    snapshot = cjson.encode(rec)
+    redis.call('PUBLISH', channel, '{"t":' .. cjson.encode(tenant) .. ',"j":' .. cjson.encode(id) .. ',"s":' .. cjson.encode(rec.status or '') ..
+      ',"e":' .. cjson.encode(event) .. ',"q":' .. seq .. ',"r":' .. snapshot .. '}')
+  end
   if not rec.webhook or rec.webhook == '' then return end
+  snapshot = snapshot or cjson.encode(rec)
   local ok, hook = pcall(cjson.decode, rec.webhook)
   if not ok or type(hook) ~= 'table' or type(hook.url) ~= 'string' then return end
   local wanted = TERMINAL_EVENTS[event] == true
@@ -141,8 +152,11 @@ end
 if idemHash ~= '' then
   redis.call('SET', KEYS[5], cjson.encode({h = idemHash, j = jobId, k = KEYS[2]}), 'EX', idemTtl)
 end
-announce(channel, KEYS[6], tenant, jobId, KEYS[2], fields.status == 'succeeded' and 'job.succeeded' or 'job.queued', true)
-table.insert(result, redis.call('HGETALL', KEYS[2]))
+-- The job key is new, so what was written (and announce's seq) is the whole record.
+announce(channel, KEYS[6], tenant, jobId, KEYS[2], fields.status == 'succeeded' and 'job.succeeded' or 'job.queued', true, fields, nowMs)
+local record = {}
+for k, v in pairs(fields) do record[#record + 1] = k; record[#record + 1] = v end
+table.insert(result, record)
 return result
 `;
 
