@@ -226,7 +226,7 @@ def export(model_id, outdir, base_path=None, ckpt_path=None):
                                 for i in range(L)]} for g in groups],
         "formats": {"supported": ["peft"], "default": "peft"},
         "task_type": "CAUSAL_LM",
-        "base": {"file": "base.onnx", "sha256": sha256(base_path),
+        "base": {"file": "base.onnx", "sha256": sha256(base_path), "hf": "hf",
                  "prompts": {"closed_book": data.PROMPT_CLOSED, "with_context": data.PROMPT_CONTEXT},
                  "eos_token_id": tok.EOS, "max_new_tokens": common.MAX_NEW},
     }

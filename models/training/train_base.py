@@ -74,6 +74,25 @@ def evaluate(model, t, val):
     return {"rc_em": sum(ems) / len(ems), "n": len(ems)}
 
 
+def init_from_hf(model, t, hf):
+    """Every weight of an earlier base of the same architecture; embeddings remapped by token."""
+    import hf_check
+    old, _ = hf_check.load_hf(hf)
+    old_vocab = json.load(open(os.path.join(hf, "tokenizer.json")))["model"]["vocab"]
+    new_vocab = json.load(open(common.TOKENIZER))["model"]["vocab"]
+    state = old.state_dict()
+    emb_key = "model.embed_tokens.weight"
+    emb = model.state_dict()[emb_key].clone()
+    moved = 0
+    for w, i in old_vocab.items():
+        if w in new_vocab:
+            emb[new_vocab[w]] = state[emb_key][i]
+            moved += 1
+    state[emb_key] = emb
+    model.load_state_dict(state)
+    print(f"initialised from {hf}: {moved} of {len(new_vocab)} token embeddings carried over", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=2000)
@@ -88,6 +107,8 @@ def main():
     ap.add_argument("--eval_every", type=int, default=250)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "base.pt"))
     ap.add_argument("--init", default="", help="continue from this checkpoint")
+    ap.add_argument("--init_hf", default="", help="start from a shipped base's hf/ directory (e.g. v1's), "
+                    "its embedding rows moved to this vocabulary's ids by token string; new tokens start random")
     ap.add_argument("--warmup", type=int, default=100)
     args = ap.parse_args()
     common.setup(threads=args.threads, seed=args.seed)
@@ -100,6 +121,8 @@ def main():
                            q_styles=data.TRAIN_STYLES)
     cfg = lm.Cfg(vocab=t.size)
     model = lm.TinyLM(cfg)
+    if args.init_hf:
+        init_from_hf(model, t, args.init_hf)
     if args.init:
         model.load_state_dict(torch.load(args.init)["state"])
         print("initialised from", args.init, flush=True)

@@ -74,6 +74,28 @@ def evaluate(gen, t, items):
     return sum(ems) / len(ems)
 
 
+def init_from_onnx(gen, path):
+    """A1, A2, A3 and gain by their initializer names; B is the constant each lora_B output expands."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
+    state = {}
+    for name in ("A1", "A2", "A3", "gain"):
+        for g in gen.groups:
+            state[f"{name}.{g}"] = init[f"gen.{name}.{g}"]
+    for n in m.graph.node:
+        for o in n.output:
+            if o.startswith("lora_B__") and n.op_type == "Expand":
+                state[f"B.{o[len('lora_B__'):]}"] = init[n.input[0]].reshape(gen.B[o[len('lora_B__'):]].shape)
+    own = dict(gen.named_parameters())
+    for k, v in state.items():
+        assert own[k].shape == v.shape, (k, own[k].shape, v.shape)
+        own[k].data.copy_(v)
+    assert len(state) == 5 * len(gen.groups), sorted(state)
+    print(f"initialised the generator from {path} ({len(state)} tensors)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=3000)
@@ -90,6 +112,8 @@ def main():
     ap.add_argument("--eval_every", type=int, default=400)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "ga.pt"))
     ap.add_argument("--init", default="", help="continue from this generator checkpoint")
+    ap.add_argument("--init_onnx", default="", help="start from a shipped generator.onnx of the same shapes "
+                    "(e.g. v1's: the same function, since its 1/T scale is cancelled by the Frobenius norm)")
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--base", default="", help="base checkpoint (default ckpt/base.pt)")
     args = ap.parse_args()
@@ -103,6 +127,8 @@ def main():
     if args.init:
         gen.load_state_dict(torch.load(args.init)["state"], strict=False)
         print("initialised from", args.init, flush=True)
+    if args.init_onnx:
+        init_from_onnx(gen, args.init_onnx)
     params = [p for n, p in gen.named_parameters() if not n.startswith("base.")]
     print("generator params", sum(p.numel() for p in params), "state size", gen.state_size(), flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
@@ -118,6 +144,8 @@ def main():
     src = data.entity_source(rng, pools["ga_train"], forbidden)
     run, best = 0.0, -1.0
     scaling = common.LORA_ALPHA / common.LORA_R
+    if args.init or args.init_onnx:   # where the initialisation starts, on this base
+        print(f"eval 0 val_em_1win {evaluate(gen, t, val1):.3f} val_em_4win {evaluate(gen, t, val4):.3f}", flush=True)
     for step in range(1, args.steps + 1):
         wins, widx, rows, recon = make_batch(t, rng, src, cnt, args.docs, args.mix, args.q_per_doc)
         ids, mask = common.pad(wins)

@@ -40,6 +40,35 @@ def evaluate(hn, t, items):
     return sum(ems) / len(ems)
 
 
+def init_from_onnx(hn, path):
+    """Every Linear from its exported MatMul (weight transposed) + named bias; the layer
+    embedding is the one [1, L, emb] constant the graph expands."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
+    made_by = {o: n for n in m.graph.node for o in n.output}
+    state = {}
+    for n in m.graph.node:
+        bias = [x for x in n.input if x.startswith("gen.") and x.endswith(".bias")]
+        if n.op_type != "Add" or not bias:
+            continue
+        mm = made_by[[x for x in n.input if x != bias[0]][0]]
+        w = [x for x in mm.input if x in init][0]
+        name = bias[0][len("gen."):-len(".bias")]
+        state[name + ".weight"], state[name + ".bias"] = init[w].T.contiguous(), init[bias[0]]
+    emb = [v for k, v in init.items() if k.startswith("onnx::Expand") and v.dim() == 3 and v.shape[1] == hn.L]
+    assert len(emb) == 1, "expected one layer-embedding constant"
+    state["layer_emb"] = emb[0][0]
+    own = dict(hn.named_parameters())
+    for k, v in state.items():
+        assert own[k].shape == v.shape, (k, own[k].shape, v.shape)
+        own[k].data.copy_(v)
+    want = [k for k in own if not k.startswith("base.")]
+    assert sorted(want) == sorted(state), set(want) ^ set(state)
+    print(f"initialised the hypernetwork from {path} ({len(state)} tensors)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=2500)
@@ -51,6 +80,7 @@ def main():
     ap.add_argument("--eval_every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(common.CKPT, "iag.pt"))
     ap.add_argument("--max_minutes", type=float, default=0)
+    ap.add_argument("--init_onnx", default="", help="start from a shipped iag generator.onnx of the same shapes")
     ap.add_argument("--stop_after", type=int, default=0,
                     help="stop after this many steps (the lr schedule still assumes --steps)")
     args = ap.parse_args()
@@ -59,6 +89,8 @@ def main():
     pools = data.splits()
     base = common.load_base()
     hn = hyper.IAGHyperNet(base, GROUPS, r=common.LORA_R, hidden=args.hidden)
+    if args.init_onnx:
+        init_from_onnx(hn, args.init_onnx)
     params = [p for n, p in hn.named_parameters() if not n.startswith("base.")]
     print("hypernet params", sum(p.numel() for p in params), flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
@@ -72,6 +104,8 @@ def main():
     rng = random.Random(args.seed + 2)
     scaling = common.LORA_ALPHA / common.LORA_R
     run, best = 0.0, -1.0
+    if args.init_onnx:   # where the initialisation starts, on this base
+        print(f"eval 0 val_em {evaluate(hn, t, val):.3f}", flush=True)
     for step in range(1, args.steps + 1):
         ents = [rng.choice(train) for _ in range(args.batch)]
         qa = [rng.choice(data.questions(e, rng, all_templates=True, styles=data.TRAIN_STYLES))

@@ -20,6 +20,14 @@ type Predicted = EvalItem & { answer: string; python_predictions: { closed_book:
 const item = (JSON.parse(readFileSync(path.join(SHIPPED_MODELS_DIR, TEXT_MODEL, 'eval-sample.json'), 'utf8')) as { items: Predicted[] }).items.find(
   (it) => it.python_predictions.adapter === it.answer && it.python_predictions.closed_book !== it.answer,
 )!;
+// The model's context limit in tokens: one window, or window × max_chunks for a chunked model.
+const textManifest = JSON.parse(readFileSync(path.join(SHIPPED_MODELS_DIR, TEXT_MODEL, 'manifest.json'), 'utf8')) as { condition: { fields: { context: { max_tokens: number } } }; chunking?: { max_chunks: number } };
+const contextLimit = textManifest.condition.fields.context.max_tokens * (textManifest.chunking?.max_chunks ?? 1);
+/** A document over that limit: every word is at least one token, so this many words is too long. */
+const oversized = (): string => {
+  const words = item.context.split(/\s+/).length;
+  return Array.from({ length: Math.ceil((contextLimit + 1) / words) }, () => item.context).join(' ');
+};
 const subjectImages = (): string[] => {
   const spec = JSON.parse(readFileSync(path.join(SHIPPED_MODELS_DIR, IMAGE_MODEL, 'eval', 'subjects.json'), 'utf8'));
   return spec.subjects[0].images.map((f: string) => path.join(SHIPPED_MODELS_DIR, IMAGE_MODEL, 'eval', f));
@@ -88,9 +96,9 @@ describe('playground', () => {
 
   it('text: an oversized document shows the API\'s 413 message', async () => {
     const { page } = await open();
-    await page.getByLabel('Document').fill(`${item.context} `.repeat(6));
+    await page.getByLabel('Document').fill(oversized());
     await page.getByRole('button', { name: 'Make adapter' }).first().click();
-    await textMatching(page.getByRole('alert'), /the limit is 96 tokens.*\(413 payload_too_large\)/);
+    await textMatching(page.getByRole('alert'), new RegExp(`the limit is ${contextLimit} tokens.*\\(413 payload_too_large\\)`));
     expect(await page.locator('#job').isHidden()).toBe(true);
     await page.screenshot({ path: path.join(SHOTS, 'text-413.png'), fullPage: true });
   }, 60000);
