@@ -147,3 +147,23 @@ def load_base(path=None):
     for p in m.parameters():
         p.requires_grad_(False)
     return m
+
+
+def onnx_initializers(path):
+    """{name: tensor} of an exported graph's initializers (to start training from a shipped model)."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    return m, {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
+
+
+def copy_params(module, state, what):
+    """Copies `state` into the module's parameters of the same names and shapes; every trainable
+    (non-base) parameter must be covered."""
+    own = dict(module.named_parameters())
+    for k, v in state.items():
+        assert own[k].shape == v.shape, (k, own[k].shape, v.shape)
+        own[k].data.copy_(v)
+    want = [k for k in own if not k.startswith("base.")]
+    assert sorted(want) == sorted(state), set(want) ^ set(state)
+    print(f"initialised the {what} ({len(state)} tensors)", flush=True)

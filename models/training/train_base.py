@@ -74,7 +74,7 @@ def evaluate(model, t, val):
     return {"rc_em": sum(ems) / len(ems), "n": len(ems)}
 
 
-def init_from_hf(model, t, hf):
+def init_from_hf(model, hf):
     """Every weight of an earlier base of the same architecture; embeddings remapped by token."""
     import hf_check
     old, _ = hf_check.load_hf(hf)
@@ -122,7 +122,7 @@ def main():
     cfg = lm.Cfg(vocab=t.size)
     model = lm.TinyLM(cfg)
     if args.init_hf:
-        init_from_hf(model, t, args.init_hf)
+        init_from_hf(model, args.init_hf)
     if args.init:
         model.load_state_dict(torch.load(args.init)["state"])
         print("initialised from", args.init, flush=True)

@@ -76,24 +76,14 @@ def evaluate(gen, t, items):
 
 def init_from_onnx(gen, path):
     """A1, A2, A3 and gain by their initializer names; B is the constant each lora_B output expands."""
-    import onnx
-    from onnx import numpy_helper
-    m = onnx.load(path)
-    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
-    state = {}
-    for name in ("A1", "A2", "A3", "gain"):
-        for g in gen.groups:
-            state[f"{name}.{g}"] = init[f"gen.{name}.{g}"]
+    m, init = common.onnx_initializers(path)
+    state = {f"{name}.{g}": init[f"gen.{name}.{g}"] for name in ("A1", "A2", "A3", "gain") for g in gen.groups}
     for n in m.graph.node:
         for o in n.output:
             if o.startswith("lora_B__") and n.op_type == "Expand":
-                state[f"B.{o[len('lora_B__'):]}"] = init[n.input[0]].reshape(gen.B[o[len('lora_B__'):]].shape)
-    own = dict(gen.named_parameters())
-    for k, v in state.items():
-        assert own[k].shape == v.shape, (k, own[k].shape, v.shape)
-        own[k].data.copy_(v)
-    assert len(state) == 5 * len(gen.groups), sorted(state)
-    print(f"initialised the generator from {path} ({len(state)} tensors)", flush=True)
+                g = o[len("lora_B__"):]
+                state[f"B.{g}"] = init[n.input[0]].reshape(gen.B[g].shape)
+    common.copy_params(gen, state, f"generator from {path}")
 
 
 def main():

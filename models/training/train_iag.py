@@ -43,10 +43,7 @@ def evaluate(hn, t, items):
 def init_from_onnx(hn, path):
     """Every Linear from its exported MatMul (weight transposed) + named bias; the layer
     embedding is the one [1, L, emb] constant the graph expands."""
-    import onnx
-    from onnx import numpy_helper
-    m = onnx.load(path)
-    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
+    m, init = common.onnx_initializers(path)
     made_by = {o: n for n in m.graph.node for o in n.output}
     state = {}
     for n in m.graph.node:
@@ -60,13 +57,7 @@ def init_from_onnx(hn, path):
     emb = [v for k, v in init.items() if k.startswith("onnx::Expand") and v.dim() == 3 and v.shape[1] == hn.L]
     assert len(emb) == 1, "expected one layer-embedding constant"
     state["layer_emb"] = emb[0][0]
-    own = dict(hn.named_parameters())
-    for k, v in state.items():
-        assert own[k].shape == v.shape, (k, own[k].shape, v.shape)
-        own[k].data.copy_(v)
-    want = [k for k in own if not k.startswith("base.")]
-    assert sorted(want) == sorted(state), set(want) ^ set(state)
-    print(f"initialised the hypernetwork from {path} ({len(state)} tensors)", flush=True)
+    common.copy_params(hn, state, f"hypernetwork from {path}")
 
 
 def main():

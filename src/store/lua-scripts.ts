@@ -154,9 +154,8 @@ if idemHash ~= '' then
 end
 -- The job key is new, so what was written (and announce's seq) is the whole record.
 announce(channel, KEYS[6], tenant, jobId, KEYS[2], fields.status == 'succeeded' and 'job.succeeded' or 'job.queued', true, fields, nowMs)
-local record = {}
-for k, v in pairs(fields) do record[#record + 1] = k; record[#record + 1] = v end
-table.insert(result, record)
+flat[#flat + 1] = 'seq'; flat[#flat + 1] = fields.seq
+table.insert(result, flat)
 return result
 `;
 
