@@ -189,7 +189,15 @@ describe('leftovers of a worker SIGKILLed mid-write', () => {
       const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => postScale(svc, `orphan document ${i}`, 'float16', 'wait=1')));
       const adaptersDir = path.join(svc.config.dataDir, 'tenants', 'local', 'adapters');
       const temps = () => (existsSync(adaptersDir) ? readdirSync(adaptersDir).flatMap((d) => readdirSync(path.join(adaptersDir, d)).filter((f) => f.endsWith('.tmp'))) : []);
-      await until(async () => temps().length > 0, 60000, 'a write in progress');
+      // Freeze the worker, then look: a write seen in progress could otherwise finish (rename its
+      // temp file away) between the look and the kill.
+      await until(async () => {
+        if (temps().length === 0) return false;
+        workers[0]!.kill('SIGSTOP');
+        if (temps().length > 0) return true;
+        workers[0]!.kill('SIGCONT');
+        return false;
+      }, 60000, 'a write in progress');
       workers[0]!.kill('SIGKILL');
       // Nobody wants these adapters any more: their computations end without writing.
       for (const r of replies) await call(svc.url, 'POST', `/v1/jobs/${r.body.id}/cancel`);
