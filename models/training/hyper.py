@@ -8,6 +8,9 @@ GAGenerator (Generative Adapter, Chen et al. 2024), per adapted layer l and modu
                                                 windows' states; v1 divided by n_tokens, which
                                                 the Frobenius normalisation cancels anyway)
     S'  = g_l * sqrt(mk r) * S / sqrt(||S||_F^2 + eps)  (scale-normalised, learned gain)
+          norm="growth": the same times (||S||_F / ref_l)^q_l, q_l learned (0 at the start, i.e.
+          exactly the frobenius rule) and ref_l a fixed typical one-window norm: lets the adapter's
+          magnitude grow with the amount of context summed into S, where "frobenius" pins it.
     lora_A = S'^T A1   [r, in]     lora_B = B  [out, r]   (B learned, context independent)
     => Delta W = lora_B lora_A = B S'^T A1 ; the base applies (lora_alpha / r) * Delta W.
 
@@ -40,6 +43,18 @@ class GAGenerator(nn.Module):
             self.A1[g] = nn.Parameter(torch.randn(L, mk, fin) / math.sqrt(fin))
             self.B[g] = nn.Parameter(torch.zeros(L, fout, r))
             self.gain[g] = nn.Parameter(torch.ones(L, 1, 1))
+        if norm == "growth":
+            self.growth = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, 1, 1)) for g in self.groups})
+            # fixed (not trained): set once from data by set_reference()
+            self.ref = nn.ParameterDict({g: nn.Parameter(torch.ones(L, 1, 1), requires_grad=False)
+                                         for g in self.groups})
+
+    @torch.no_grad()
+    def set_reference(self, S):
+        """ref_l = median Frobenius norm of one-window states S {group: [b, L, mk, r]}."""
+        for g in self.groups:
+            fro = torch.sqrt((S[g] * S[g]).sum(dim=(-1, -2)) + 1e-6)          # [b, L]
+            self.ref[g].data.copy_(fro.median(dim=0).values.reshape(-1, 1, 1))
 
     def states(self, input_ids, attention_mask):
         """Additive partial states {group: [b, L, mk, r]} of a batch of windows (padded
@@ -74,9 +89,11 @@ class GAGenerator(nn.Module):
         res = {}
         for g in self.groups:
             S = S_sum[g]
-            if self.norm == "frobenius":
+            if self.norm in ("frobenius", "growth"):
                 fro = torch.sqrt((S * S).sum(dim=(-1, -2), keepdim=True) + 1e-6)
                 S = S * (math.sqrt(self.mk * self.r) / fro)
+                if self.norm == "growth":
+                    S = S * torch.exp(self.growth[g] * torch.log(fro / self.ref[g]))
             S = S * self.gain[g]
             A = torch.matmul(S.transpose(-1, -2), self.A1[g])             # [b,L,r,in]
             B = self.B[g].unsqueeze(0).expand(b, -1, -1, -1)               # [b,L,out,r]

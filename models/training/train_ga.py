@@ -78,6 +78,9 @@ def init_from_onnx(gen, path):
     """A1, A2, A3 and gain by their initializer names; B is the constant each lora_B output expands."""
     m, init = common.onnx_initializers(path)
     state = {f"{name}.{g}": init[f"gen.{name}.{g}"] for name in ("A1", "A2", "A3", "gain") for g in gen.groups}
+    if gen.norm == "growth":   # not in a frobenius graph: q = 0 (the same function), ref set from data later
+        state.update({f"{name}.{g}": getattr(gen, name)[g].detach().clone()
+                      for name in ("growth", "ref") for g in gen.groups})
     for n in m.graph.node:
         for o in n.output:
             if o.startswith("lora_B__") and n.op_type == "Expand":
@@ -119,7 +122,14 @@ def main():
         print("initialised from", args.init, flush=True)
     if args.init_onnx:
         init_from_onnx(gen, args.init_onnx)
-    params = [p for n, p in gen.named_parameters() if not n.startswith("base.")]
+    if args.norm == "growth" and not args.init:
+        wins, widx, _, _ = make_batch(t, random.Random(args.seed + 7), data.entity_source(
+            random.Random(args.seed + 7), pools["ga_train"], forbidden), cnt, args.docs, "1,0,0,0", args.q_per_doc)
+        ids, mask = common.pad(wins)
+        with torch.no_grad():
+            gen.set_reference(gen.states(ids, mask))
+        print("growth reference norms", {g: [round(x, 1) for x in gen.ref[g].flatten().tolist()] for g in gen.groups}, flush=True)
+    params = [p for n, p in gen.named_parameters() if not n.startswith("base.") and p.requires_grad]
     print("generator params", sum(p.numel() for p in params), "state size", gen.state_size(), flush=True)
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
     t0 = time.time()
