@@ -116,6 +116,8 @@ def main():
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--quick", action="store_true", help="4 subjects, no lr tuning")
     ap.add_argument("--images-ablation", action="store_true", help="only: generated adapter from 1 / 2 / 4 images")
+    ap.add_argument("--bg", default="usual", choices=shapes.BACKGROUNDS,
+                    help="conditioning renders' backgrounds (coloured: the background-robustness row)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     n = 4 if args.quick else args.n
@@ -136,7 +138,9 @@ def main():
         lrs = {k1: args.lrs[0], k2: args.lrs[0]}
     else:
         lrs = tune_lr(base, (k1, k2), args.lrs)
-    subj, cond, held = shapes.eval_subjects("test", n=n)
+    # --bg coloured: the same subjects and held-out renders, conditioning renders on strongly
+    # coloured backgrounds (the adapter must take the subject's colour, not the background's)
+    subj, cond, held = shapes.eval_subjects("test", n=n, bg=args.bg)
     names = ["base", "generated adapter", f"LoRA fine-tuning {k1} steps", f"LoRA fine-tuning {k2} steps", "held-out renders (ceiling)"]
     per = {m: [] for m in names}
     times = {m: [] for m in names}
@@ -185,9 +189,11 @@ def main():
     res["speedup_vs_ft_k1"] = res["rows"][names[2]]["seconds_per_adapter"] / g["seconds_per_adapter"]
     res["speedup_vs_ft_k2"] = f["seconds_per_adapter"] / g["seconds_per_adapter"]
     print(json.dumps(res, indent=1))
-    out = os.path.join(CKPT, "card-eval-quick.json" if args.quick else "card-eval.json")
+    res["conditioning_background"] = args.bg
+    tag = ("-quick" if args.quick else "") + ("" if args.bg == "usual" else f"-{args.bg}")
+    out = os.path.join(CKPT, f"card-eval{tag}.json")
     json.dump(res, open(out, "w"), indent=1)
-    if not args.quick:          # ships beside the eval: `npm run eval` prints these rows too
+    if not tag:          # ships beside the eval: `npm run eval` prints these rows too
         json.dump(res, open(os.path.join(os.path.dirname(HERE), "hyper-personalize-tiny", "eval", "card-eval.json"), "w"), indent=1)
     shapes.save_grid(torch.cat(grid), "/tmp/personalize-grid.png", 12)
     print("->", out, "grid /tmp/personalize-grid.png")

@@ -73,15 +73,27 @@ def repeat_subject(subj, k):
     return {key: v.repeat_interleave(k, 0) for key, v in subj.items()}
 
 
-def render(subj, g, size=SIZE):
-    """One render per row of `subj` -> [B, 3, size, size] in [0, 1]."""
+BACKGROUNDS = ("usual", "coloured", "varied")
+
+
+def render(subj, g, size=SIZE, bg="usual"):
+    """One render per row of `subj` -> [B, 3, size, size] in [0, 1].
+
+    bg: "usual" — a desaturated tint with a gradient (v1's distribution; these draws are kept
+    exactly, so seeded renders are unchanged); "coloured" — a strongly saturated background whose
+    hue is at least 60 degrees from the subject's (the case where an adapter that looks at the
+    whole image copies the background's colour); "varied" (training) — per render, coloured with
+    probability 0.4, plus a lighting change (gain and offset on the whole image) and a wider
+    range of object scales."""
+    assert bg in BACKGROUNDS, bg
     B = subj["shape"].shape[0]
     S = 2 * size
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(B, generator=g)
     lin = (torch.arange(S) + 0.5) / S * 2 - 1
     yy, xx = torch.meshgrid(lin, lin, indexing="ij")
     xx, yy = xx[None], yy[None]
-    cx, cy, sc, th = u(-0.25, 0.25), u(-0.25, 0.25), u(0.45, 0.68), u(-0.45, 0.45)
+    # "varied" widens the scale range with the same number of draws (usual renders unchanged)
+    cx, cy, sc, th = u(-0.25, 0.25), u(-0.25, 0.25), u(0.35, 0.75) if bg == "varied" else u(0.45, 0.68), u(-0.45, 0.45)
     dx, dy = (xx - cx[:, None, None]) / sc[:, None, None], (yy - cy[:, None, None]) / sc[:, None, None]
     ct, st = torch.cos(th)[:, None, None], torch.sin(th)[:, None, None]
     x, y = ct * dx + st * dy, -st * dx + ct * dy
@@ -115,23 +127,34 @@ def render(subj, g, size=SIZE):
     bg1 = _hsv_to_rgb(u(0, 360), u(0.0, 0.28), u(0.3, 0.9))
     ga = u(0, 2 * math.pi)
     w = ((torch.cos(ga)[:, None, None] * xx + torch.sin(ga)[:, None, None] * yy) * 0.5 + 0.5)[:, None]
-    bg = bg0[:, :, None, None] * (1 - w) + bg1[:, :, None, None] * w
-    bg = bg + 0.04 * torch.randn(B, 3, S, S, generator=g)
-    img = bg * (1 - mask[:, None]) + obj * mask[:, None]
+    back = bg0[:, :, None, None] * (1 - w) + bg1[:, :, None, None] * w
+    back = back + 0.04 * torch.randn(B, 3, S, S, generator=g)
+    if bg != "usual":
+        # Drawn after every "usual" draw, so the usual renders stay exactly v1's.
+        hb = subj["hue"] + u(60, 300)
+        sat, val = u(0.65, 1.0), u(0.55, 1.0)
+        col = (_hsv_to_rgb(hb, sat, val)[:, :, None, None] * (1 - w)
+               + _hsv_to_rgb(hb + u(-25, 25), sat, val)[:, :, None, None] * w)
+        col = col + 0.04 * torch.randn(B, 3, S, S, generator=g)
+        pick = torch.ones(B) if bg == "coloured" else (torch.rand(B, generator=g) < 0.4).float()
+        back = back * (1 - pick[:, None, None, None]) + col * pick[:, None, None, None]
+    img = back * (1 - mask[:, None]) + obj * mask[:, None]
+    if bg == "varied":   # lighting: the whole scene brighter or darker, with a small cast
+        img = img * u(0.75, 1.15)[:, None, None, None] + 0.05 * (torch.rand(B, 3, 1, 1, generator=g) - 0.5)
     img = F.avg_pool2d(img, 2) if S == 2 * size else img
     return img.clamp(0, 1)
 
 
-def render_set(subj, k, g):
+def render_set(subj, k, g, bg="usual"):
     """k renders of each subject: [n, k, 3, H, W]."""
     n = subj["shape"].shape[0]
-    return render(repeat_subject(subj, k), g).view(n, k, 3, SIZE, SIZE)
+    return render(repeat_subject(subj, k), g, bg=bg).view(n, k, 3, SIZE, SIZE)
 
 
-def random_renders(n, g, combos=None):
+def random_renders(n, g, combos=None, bg="usual"):
     """n renders of n fresh subjects (the base model's training distribution)."""
     s = draw_subjects(n, g, combos)
-    return render(s, g), s
+    return render(s, g, bg=bg), s
 
 
 def quantize(x):
@@ -139,10 +162,12 @@ def quantize(x):
     return (x * 255).round() / 255
 
 
-def eval_subjects(split="test", n=24, seed=2024, n_cond=4, n_heldout=4):
+def eval_subjects(split="test", n=24, seed=2024, n_cond=4, n_heldout=4, bg="usual"):
     """The card's held-out subjects: one subject per combo of `split` (first n), each with
-    n_cond conditioning renders and n_heldout further renders, quantised to uint8 like the
-    PNGs the export ships (so PyTorch and the TypeScript eval see the same pixels)."""
+    n_cond conditioning renders (on `bg` backgrounds) and n_heldout further renders (always the
+    usual background: what the adapter should reproduce is the subject), quantised to uint8 like
+    the PNGs the export ships (so PyTorch and the TypeScript eval see the same pixels). With
+    bg="usual" these are exactly v1's renders."""
     combos = combo_splits()[split][:n]
     g = torch.Generator().manual_seed(seed)
     subj = {k: [] for k in ("shape", "colour", "pattern", "hue", "sat", "val", "freq", "ink_dark")}
@@ -152,6 +177,8 @@ def eval_subjects(split="test", n=24, seed=2024, n_cond=4, n_heldout=4):
             subj[k].append(s[k])
     subj = {k: torch.cat(v) for k, v in subj.items()}
     imgs = quantize(render_set(subj, n_cond + n_heldout, g))
+    if bg != "usual":   # the same subjects and held-out renders; conditioning renders on `bg`
+        imgs[:, :n_cond] = quantize(render_set(subj, n_cond, torch.Generator().manual_seed(seed + 1), bg=bg))
     return subj, imgs[:, :n_cond], imgs[:, n_cond:]
 
 
@@ -173,6 +200,7 @@ if __name__ == "__main__":
     subj = draw_subjects(8, g)
     imgs = render_set(subj, 8, g).view(-1, 3, SIZE, SIZE)
     save_grid(imgs, "/tmp/shapes-preview.png", 8)
+    save_grid(render_set(subj, 8, g, bg="varied").view(-1, 3, SIZE, SIZE), "/tmp/shapes-preview-varied.png", 8)
     for i in range(8):
         print(SHAPES[subj["shape"][i]], COLOURS[subj["colour"][i]], PATTERNS[subj["pattern"][i]])
     sp = combo_splits()

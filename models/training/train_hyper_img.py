@@ -22,11 +22,18 @@ def load_base():
     return net.eval().requires_grad_(False)
 
 
-def subject_batch(n, g, combos, max_images=8, targets=2, n_images=None):
-    """Conditioning sets [n, 8, 3, H, W] in [-1, 1] with masks [n, 8], targets [n*targets, ...]."""
+def subject_batch(n, g, combos, max_images=8, targets=2, n_images=None, bg="usual"):
+    """Conditioning sets [n, 8, 3, H, W] in [-1, 1] with masks [n, 8], targets [n*targets, ...].
+    bg: the conditioning renders' backgrounds (shapes.render); the targets keep the usual
+    background, so the adapter is rewarded for the subject only, never for the background."""
     subj = shapes.draw_subjects(n, g, combos)
-    imgs = shapes.render_set(subj, max_images + targets, g) * 2 - 1
-    cond, tgt = imgs[:, :max_images], imgs[:, max_images:].reshape(n * targets, 3, shapes.SIZE, shapes.SIZE)
+    if bg == "usual":   # one call, as v1 trained (same draws)
+        imgs = shapes.render_set(subj, max_images + targets, g) * 2 - 1
+        cond, tgt = imgs[:, :max_images], imgs[:, max_images:]
+    else:
+        cond = shapes.render_set(subj, max_images, g, bg=bg) * 2 - 1
+        tgt = shapes.render_set(subj, targets, g) * 2 - 1
+    tgt = tgt.reshape(n * targets, 3, shapes.SIZE, shapes.SIZE)
     k = torch.randint(1, max_images + 1, (n,), generator=g) if n_images is None else torch.full((n,), n_images)
     mask = (torch.arange(max_images)[None] < k[:, None]).float()
     return cond, mask, tgt, subj["shape"].repeat_interleave(targets), subj
@@ -50,6 +57,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--reg", type=float, default=1e-3)
     ap.add_argument("--max_minutes", type=float, default=22)
+    ap.add_argument("--bg", default="usual", choices=shapes.BACKGROUNDS,
+                    help="conditioning renders' backgrounds (v2: varied)")
     ap.add_argument("--out", default=os.path.join(CKPT, "hyper.pt"))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -66,7 +75,7 @@ def main():
     fixed = {"batch": subject_batch(24, torch.Generator().manual_seed(11), splits["val"], targets=4, n_images=4)}
     best, t0, run = float("inf"), time.time(), None
     for step in range(args.steps):
-        cond, mask, tgt, labels, _ = subject_batch(args.subjects, g, splits["train"])
+        cond, mask, tgt, labels, _ = subject_batch(args.subjects, g, splits["train"], bg=args.bg)
         a, b = hyp(cond, mask)
         reps = tgt.shape[0] // cond.shape[0]
         fm = unet.fm_loss(base, tgt, labels, a.repeat_interleave(reps, 0), b.repeat_interleave(reps, 0), g=g).mean()

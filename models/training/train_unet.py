@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(CKPT, "unet.pt"))
     ap.add_argument("--init", default="", help="continue from this checkpoint (weights and EMA)")
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--bg", default="usual", choices=shapes.BACKGROUNDS, help="training renders' backgrounds")
     args = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
@@ -45,7 +46,7 @@ def main():
     t0, run = time.time(), 0.0
     os.makedirs(CKPT, exist_ok=True)
     for step in range(args.steps):
-        x, subj = shapes.random_renders(args.batch, g)
+        x, subj = shapes.random_renders(args.batch, g, bg=args.bg)
         labels = subj["shape"].clone()
         labels[torch.rand(args.batch, generator=g) < 0.1] = unet.N_CLASSES
         loss = unet.fm_loss(net, x * 2 - 1, labels, g=g).mean()
