@@ -68,6 +68,14 @@ def lm_batch(items):
     return ids, mask, labels, w
 
 
+def answer_positions(items):
+    """For lm_batch rows (prompt, target, 0): positions whose next-token is a target token."""
+    pos = []
+    for i, (p, tg, _) in enumerate(items):
+        pos += [(i, len(p) - 1 + j) for j in range(len(tg))]
+    return torch.tensor(pos)
+
+
 def weighted_ce(logits, labels, w):
     l = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).clamp(min=0),
                         reduction="none").view(labels.shape)

@@ -11,6 +11,7 @@ Training entities: ga_train names with fresh attributes; model selection on ga_v
 """
 import argparse, math, os, random, time, json
 import torch
+import torch.nn.functional as F
 import data, tok, lm, common, hyper, evalsets
 
 GROUPS = lm.ALL_GROUPS
@@ -43,10 +44,12 @@ def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc):
         recon.append(rng.choice(ws))
         facts = data.doc_facts(doc)
         rng.shuffle(facts)
-        for _, _, (n, a, v) in facts[:q_per_doc]:
+        for wi, _, (n, a, v) in facts[:q_per_doc]:
             q = data.question_text(doc["entities"][n], a, rng.choice(data.TRAIN_STYLES), rng)
             p, tg = common.qa_ids(t, common.closed_prompt(q), v)
-            rows.append((i, (p, tg, 0.0)))
+            # the teacher for --kd: the base with the window stating the fact in its prompt
+            tp, _ = common.qa_ids(t, common.context_prompt(data.window_text(doc, wi), q), v)
+            rows.append((i, (p, tg, 0.0), (tp, tg, 0.0)))
     return wins, torch.tensor(widx), rows, recon
 
 
@@ -99,6 +102,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--mk", type=int, default=64)
     ap.add_argument("--norm", default="frobenius")
+    ap.add_argument("--kd", type=float, default=0.0, help="weight of KL(base reading the fact's window || "
+                    "adapted base, closed-book) on the answer tokens; 1 - kd stays on the gold answer")
     ap.add_argument("--recon", type=float, default=0.5, help="weight of a window-reconstruction LM loss")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two trainers share the 2 cores)")
@@ -151,9 +156,20 @@ def main():
         ids, mask = common.pad(wins)
         S = gen.sum_windows(gen.states(ids, mask), widx, args.docs)
         lora = gen.from_states(S)
-        idx = torch.tensor([i for i, _ in rows])
-        qi, qm, ql, qw = common.lm_batch([r for _, r in rows])
-        loss = common.weighted_ce(base(qi, qm, lora=expand(lora, idx), scaling=scaling), ql, qw)
+        idx = torch.tensor([i for i, _, _ in rows])
+        stud = [r for _, r, _ in rows]
+        qi, qm, ql, qw = common.lm_batch(stud)
+        logits = base(qi, qm, lora=expand(lora, idx), scaling=scaling)
+        loss = common.weighted_ce(logits, ql, qw)
+        if args.kd > 0:   # distil the base reading the fact's window (as IAG does with its document)
+            teach = [r for _, _, r in rows]
+            with torch.no_grad():
+                ti, tm, _, _ = common.lm_batch(teach)
+                tp = common.answer_positions(teach)
+                tlog = F.log_softmax(base(ti, tm)[tp[:, 0], tp[:, 1]], -1)
+            sp = common.answer_positions(stud)
+            slog = F.log_softmax(logits[sp[:, 0], sp[:, 1]], -1)
+            loss = (1 - args.kd) * loss + args.kd * F.kl_div(slog, tlog, log_target=True, reduction="batchmean")
         if args.recon > 0:
             di, dm, dl, dw = common.lm_batch([(d, [], 1.0) for d in recon])
             loss = loss + args.recon * common.weighted_ce(

@@ -17,14 +17,6 @@ import data, tok, lm, common, hyper, evalsets
 GROUPS = lm.ALL_GROUPS
 
 
-def answer_positions(items):
-    """For lm_batch rows (prompt, target, 0): positions whose next-token is a target token."""
-    pos = []
-    for i, (p, tg, _) in enumerate(items):
-        pos += [(i, len(p) - 1 + j) for j in range(len(tg))]
-    return torch.tensor(pos)
-
-
 @torch.no_grad()
 def evaluate(hn, t, items):
     hn.eval()
@@ -107,12 +99,12 @@ def main():
         stud = [common.qa_ids(t, common.closed_prompt(q), a) + (0.0,) for q, a, _ in qa]
         with torch.no_grad():
             ti, tm, _, _ = common.lm_batch(teach)
-            tp = answer_positions(teach)
+            tp = common.answer_positions(teach)
             tlog = F.log_softmax(base(ti, tm)[tp[:, 0], tp[:, 1]], -1)
         qi, qm = common.pad([t.encode(q) for q, _, _ in qa])
         lora = hn(qi, qm)
         si, sm, _, _ = common.lm_batch(stud)
-        sp = answer_positions(stud)
+        sp = common.answer_positions(stud)
         slog = F.log_softmax(base(si, sm, lora=lora, scaling=scaling)[sp[:, 0], sp[:, 1]], -1)
         loss = F.kl_div(slog, tlog, log_target=True, reduction="batchmean")
         opt.zero_grad()
