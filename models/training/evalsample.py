@@ -8,11 +8,28 @@ fact_style / q_style (template, reworded, heldout; pairs and fillers as their st
 n_ents (entities with a fact in that window), distractor, and for multi-window documents
 python_predictions.first_window_only (the adapter of window 1 alone).
 """
-import json, os
+import json, os, random
 import common
 
 METRIC = ("exact match / token F1 after normalisation: lowercase, every non [a-z0-9] character "
           "-> space, split on whitespace")
+
+
+def spread(pairs):
+    """Indices of (document, question) pairs taken round-robin over the documents, so that the
+    first n (the sample, and its --quick head) cover as many documents as possible; within a
+    document in a fixed shuffled order, so that every window is asked about (the questions are
+    stored window by window, and the first window alone is what truncation keeps)."""
+    by_doc = {}
+    for i, (it, _) in enumerate(pairs):
+        by_doc.setdefault(id(it), []).append(i)
+    rng = random.Random(7)
+    queues, order = [rng.sample(q, len(q)) for q in by_doc.values()], []
+    while any(queues):
+        for q in queues:
+            if q:
+                order.append(q.pop(0))
+    return order
 
 
 def write(mid, spec, sets, preds, counts):
@@ -34,7 +51,7 @@ def write(mid, spec, sets, preds, counts):
         for nw, n in zip((1, 4, 16), [int(x) for x in counts.split(",")]):
             tag = f"{nw} window" + ("s" if nw > 1 else "")
             ctx_name = f"base, document in prompt ({tag}{'' if nw == 1 else ', oracle window'})"
-            for i, (it, qa) in enumerate(sets[nw][:n]):
+            for i, (it, qa) in [(i, sets[nw][i]) for i in spread(sets[nw])[:n]]:
                 pp = {"closed_book": preds[f"base, closed-book ({tag})"][i],
                       "with_context": preds[ctx_name][i],
                       "adapter": preds[f"base + generated adapter ({tag})"][i]}

@@ -22,6 +22,8 @@ export interface EvalItem {
   python_predictions?: { closed_book?: string; with_context?: string; adapter?: string; first_window_only?: string };
   /** Long documents (chunked models): windows of the context, and the one stating the answer. */
   n_windows?: number;
+  /** The window (0-based) stating the answer. */
+  window?: number;
   oracle_window?: string;
   /** How the fact and the question are worded (template, reworded, …), and what is asked. */
   fact_style?: string;
@@ -29,9 +31,23 @@ export interface EvalItem {
   attr?: string;
 }
 
-/** EM of one row over a group of items (by window count, wording, attribute). */
+/**
+ * What the breakdown groups by: window count, where the answer is in a long document (window 1
+ * or later: what truncation loses), wording, attribute.
+ */
+export type BreakdownKey = 'n_windows' | 'answer_window' | 'fact_style' | 'q_style' | 'attr';
+const BREAKDOWN_KEYS: readonly BreakdownKey[] = ['n_windows', 'answer_window', 'fact_style', 'q_style', 'attr'];
+
+/** The group of an item, or undefined when the item has no value for that key. */
+function groupOf(it: EvalItem, by: BreakdownKey): string | undefined {
+  if (by !== 'answer_window') return it[by] === undefined ? undefined : String(it[by]);
+  if ((it.n_windows ?? 1) <= 1 || it.window === undefined) return undefined;
+  return it.window === 0 ? 'window 1' : 'later windows';
+}
+
+/** EM of one row over a group of items. */
 export interface EvalBreakdown {
-  by: 'n_windows' | 'fact_style' | 'q_style' | 'attr';
+  by: BreakdownKey;
   group: string;
   row: string;
   n: number;
@@ -140,17 +156,19 @@ export async function evaluateModel(model: LoadedModel, items: EvalItem[], log: 
     ...rows.map((r) => [r.name, (i: number) => r.predictions[i]] as [string, (i: number) => string | undefined]),
     ['first window only (adapter)', (i: number) => firstOf.get(i)],
   ];
-  for (const by of ['n_windows', 'fact_style', 'q_style', 'attr'] as const) {
+  for (const by of BREAKDOWN_KEYS) {
     const groups = new Map<string, number[]>();
     items.forEach((it, i) => {
-      const g = it[by];
-      if (g !== undefined) groups.set(String(g), [...(groups.get(String(g)) ?? []), i]);
+      const g = groupOf(it, by);
+      if (g !== undefined) groups.set(g, [...(groups.get(g) ?? []), i]);
     });
     if (groups.size < 2 && by !== 'n_windows') continue;
+    // The truncation baseline only means something where documents are long.
+    const withFirst = by === 'n_windows' || by === 'answer_window';
     for (const [group, idx] of [...groups].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) {
       for (const [name, pred] of named) {
         const scored = idx.filter((i) => pred(i) !== undefined);
-        if (scored.length === 0 || (by !== 'n_windows' && name.startsWith('first window'))) continue;
+        if (scored.length === 0 || (!withFirst && name.startsWith('first window'))) continue;
         const ms = by === 'n_windows' && name.startsWith('base + generated') ? median(idx.map((i) => msOf.get(condKey(items[i]!))!).filter((x) => x !== undefined)) : undefined;
         breakdown.push({ by, group, row: name, n: scored.length, em: bootstrap(scored.map((i) => exactMatch(pred(i)!, golds[i]!))), ...(ms !== undefined ? { msPerAdapter: ms } : {}) });
       }
@@ -184,7 +202,7 @@ export function formatTable(result: EvalResult): string {
     lines.push(`| ${r.name} | ${pct(r.em.mean)} [${pct(r.em.lo)}, ${pct(r.em.hi)}] | ${pct(r.f1.mean)} [${pct(r.f1.lo)}, ${pct(r.f1.hi)}] | ${time} |`);
   }
   if (result.agreementWithPython !== null) lines.push('', `Adapter answers identical to the PyTorch evaluation's: ${pct(result.agreementWithPython)}%.`);
-  for (const by of ['n_windows', 'fact_style', 'q_style', 'attr'] as const) {
+  for (const by of BREAKDOWN_KEYS) {
     const part = result.breakdown.filter((b) => b.by === by);
     if (part.length === 0) continue;
     lines.push('', `By ${by}: EM % [95% CI] (n)`, '', '| group | condition | EM | n | time per adapter |', '|---|---|---|---|---|');
