@@ -28,7 +28,9 @@ def sample_windows(rng, mix):
     return 16
 
 
-def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc):
+def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False):
+    """teacher: also each question's --kd teacher row (the base with the fact's window in its
+    prompt); None in its place otherwise."""
     wins, widx, rows, recon = [], [], [], []
     for i in range(n_docs):
         src.reset()
@@ -47,9 +49,11 @@ def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc):
         for wi, _, (n, a, v) in facts[:q_per_doc]:
             q = data.question_text(doc["entities"][n], a, rng.choice(data.TRAIN_STYLES), rng)
             p, tg = common.qa_ids(t, common.closed_prompt(q), v)
-            # the teacher for --kd: the base with the window stating the fact in its prompt
-            tp, _ = common.qa_ids(t, common.context_prompt(data.window_text(doc, wi), q), v)
-            rows.append((i, (p, tg, 0.0), (tp, tg, 0.0)))
+            teach = None
+            if teacher:
+                tp, _ = common.qa_ids(t, common.context_prompt(data.window_text(doc, wi), q), v)
+                teach = (tp, tg, 0.0)
+            rows.append((i, (p, tg, 0.0), teach))
     return wins, torch.tensor(widx), rows, recon
 
 
@@ -152,7 +156,8 @@ def main():
     if args.init or args.init_onnx:   # where the initialisation starts, on this base
         print(f"eval 0 val_em_1win {evaluate(gen, t, val1):.3f} val_em_4win {evaluate(gen, t, val4):.3f}", flush=True)
     for step in range(1, args.steps + 1):
-        wins, widx, rows, recon = make_batch(t, rng, src, cnt, args.docs, args.mix, args.q_per_doc)
+        wins, widx, rows, recon = make_batch(t, rng, src, cnt, args.docs, args.mix, args.q_per_doc,
+                                              teacher=args.kd > 0)
         ids, mask = common.pad(wins)
         S = gen.sum_windows(gen.states(ids, mask), widx, args.docs)
         lora = gen.from_states(S)

@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { ModelRegistry } from '../../src/models/model-registry.js';
 import { expectPeftAdapter } from '../helpers/peft-checks.js';
-import type { EvalItem } from '../../src/eval/evaluate-model.js';
+import type { EvalItem, EvalResult } from '../../src/eval/evaluate-model.js';
 import { call, REPO_ROOT, SHIPPED_MODELS_DIR, startTestService } from '../helpers/test-service.js';
 
 /** The margin each method must clear over closed-book exact match on the quick sample. */
@@ -69,11 +69,7 @@ describe.each(models.map((m) => [m.manifest.id, m] as const))('%s', (id, model) 
       child.on('exit', resolve);
     });
     expect(code).toBe(0);
-    const result = JSON.parse(readFileSync(out, 'utf8')) as {
-      rows: { name: string; em: { mean: number } }[];
-      agreementWithPython: number | null;
-      breakdown: { by: string; group: string; row: string; n: number; em: { mean: number } }[];
-    };
+    const result = JSON.parse(readFileSync(out, 'utf8')) as EvalResult;
     const row = (by: string, group: string, name: string) => result.breakdown.find((b) => b.by === by && b.group === group && b.row === name);
     const [closedRow, withContextRow, adapterRow] = result.rows;
     // The single-window margin: over one-window documents where the sample has long ones too.
