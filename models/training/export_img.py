@@ -4,9 +4,9 @@ manifest.json, and eval/ (attribute-classifier.onnx, the held-out subjects' PNGs
 subjects.json with torch reference values), then checks the graphs with onnxruntime-node
 (verify_img_onnx.mjs). CARD.md is written by hand from eval_personalize.py's output.
 
-    /usr/bin/python3 models/training/export_img.py
+    /usr/bin/python3 models/training/export_img.py [--version 2.0.0] [--guidance 2.0]
 """
-import hashlib, json, os, subprocess
+import argparse, hashlib, json, os, subprocess
 import torch
 from PIL import Image
 import shapes, unet, hyper_img, train_attr
@@ -37,7 +37,34 @@ def png(img, path):
     Image.fromarray(arr).save(path, optimize=True)
 
 
+def export_generator(hyp, path):
+    x, m = torch.rand(2, 3, 3, 32, 32) * 2 - 1, torch.tensor([[1.0, 1, 0], [1, 1, 1]])
+    torch.onnx.export(hyp, (x, m), path, input_names=["pixel_values", "image_mask"],
+                      output_names=["lora_A__attn", "lora_B__attn"], opset_version=OPSET, do_constant_folding=True,
+                      dynamic_axes={"pixel_values": {0: "batch", 1: "images"}, "image_mask": {0: "batch", 1: "images"},
+                                    "lora_A__attn": {0: "batch"}, "lora_B__attn": {0: "batch"}})
+
+
+def export_base(base, path):
+    M, r, D = len(base.lora_modules), unet.LORA_R, unet.D
+    ab = (torch.randn(2, M, r, D) * 0.1, torch.randn(2, M, D, r) * 0.1)
+    torch.onnx.export(BaseOnnx(base), (torch.randn(2, 3, 32, 32), torch.rand(2), torch.tensor([0, 3]), *ab), path,
+                      input_names=["sample", "timestep", "class_labels", "lora_A__attn", "lora_B__attn"],
+                      output_names=["velocity"], opset_version=OPSET, do_constant_folding=True,
+                      dynamic_axes={k: {0: "batch"} for k in ["sample", "timestep", "class_labels", "lora_A__attn", "lora_B__attn", "velocity"]})
+
+
+def export_classifier(clf, path):
+    torch.onnx.export(clf, (torch.randn(2, 3, 32, 32),), path, input_names=["pixel_values"],
+                      output_names=["shape_logits", "colour_logits", "pattern_logits", "features"], opset_version=OPSET,
+                      do_constant_folding=True, dynamic_axes={k: {0: "batch"} for k in ["pixel_values", "shape_logits", "colour_logits", "pattern_logits", "features"]})
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--version", default="2.0.0")
+    ap.add_argument("--guidance", type=float, default=2.0, help="the sampler's classifier-free guidance (eval_personalize.py --guidance-sweep picks it)")
+    args = ap.parse_args()
     torch.set_num_threads(2)
     os.makedirs(os.path.join(OUT, "eval", "images"), exist_ok=True)
     base = load_base()
@@ -52,29 +79,20 @@ def main():
 
     gen_path, base_path = os.path.join(OUT, "generator.onnx"), os.path.join(OUT, "base.onnx")
     clf_path = os.path.join(OUT, "eval", "attribute-classifier.onnx")
-    x, m = torch.rand(2, 3, 3, 32, 32) * 2 - 1, torch.tensor([[1.0, 1, 0], [1, 1, 1]])
-    torch.onnx.export(hyp, (x, m), gen_path, input_names=["pixel_values", "image_mask"],
-                      output_names=["lora_A__attn", "lora_B__attn"], opset_version=OPSET, do_constant_folding=True,
-                      dynamic_axes={"pixel_values": {0: "batch", 1: "images"}, "image_mask": {0: "batch", 1: "images"},
-                                    "lora_A__attn": {0: "batch"}, "lora_B__attn": {0: "batch"}})
-    ab = (torch.randn(2, M, r, D) * 0.1, torch.randn(2, M, D, r) * 0.1)
-    torch.onnx.export(BaseOnnx(base), (torch.randn(2, 3, 32, 32), torch.rand(2), torch.tensor([0, 3]), *ab), base_path,
-                      input_names=["sample", "timestep", "class_labels", "lora_A__attn", "lora_B__attn"],
-                      output_names=["velocity"], opset_version=OPSET, do_constant_folding=True,
-                      dynamic_axes={k: {0: "batch"} for k in ["sample", "timestep", "class_labels", "lora_A__attn", "lora_B__attn", "velocity"]})
-    torch.onnx.export(clf, (torch.randn(2, 3, 32, 32),), clf_path, input_names=["pixel_values"],
-                      output_names=["shape_logits", "colour_logits", "pattern_logits", "features"], opset_version=OPSET,
-                      do_constant_folding=True, dynamic_axes={k: {0: "batch"} for k in ["pixel_values", "shape_logits", "colour_logits", "pattern_logits", "features"]})
+    export_generator(hyp, gen_path)
+    export_base(base, base_path)
+    export_classifier(clf, clf_path)
 
     # held-out subjects (the same pixels eval_personalize.py uses) and torch references
     subj, cond, held = shapes.eval_subjects("test", n=N_EVAL)
+    cond_coloured = shapes.eval_subjects("test", n=N_EVAL, bg="coloured")[1]    # same subjects, coloured backgrounds
     items = []
     for i in range(N_EVAL):
         sid = f"s{i:02d}"
-        files = {"images": [], "heldout": []}
-        for kind, imgs in (("images", cond[i]), ("heldout", held[i])):
+        files = {"images": [], "heldout": [], "images_coloured": []}
+        for kind, imgs in (("images", cond[i]), ("heldout", held[i]), ("images_coloured", cond_coloured[i])):
             for j, img in enumerate(imgs):
-                rel = f"images/{sid}-{'c' if kind == 'images' else 'h'}{j}.png"
+                rel = f"images/{sid}-{ {'images': 'c', 'heldout': 'h', 'images_coloured': 'k'}[kind] }{j}.png"
                 png(img, os.path.join(OUT, "eval", rel))
                 files[kind].append(rel)
         items.append({"id": sid, "shape": shapes.SHAPES[subj["shape"][i]], "colour": shapes.COLOURS[subj["colour"][i]],
@@ -93,7 +111,8 @@ def main():
                "eval_images": [os.path.join(OUT, "eval", f) for f in items[0]["images"] + items[1]["images"]]}, open(ref_path, "w"))
     json.dump({
         "description": "Held-out subjects of hyper-personalize-tiny's card: one per TEST combo (shape, colour, pattern) the "
-                       "hypernetwork never trained on. images = the 4 conditioning renders, heldout = 4 further renders.",
+                       "hypernetwork never trained on. images = the 4 conditioning renders, heldout = 4 further renders, "
+                       "images_coloured = 4 conditioning renders of the same subject on strongly coloured backgrounds.",
         "classifier": "attribute-classifier.onnx",
         "classes": shapes.SHAPES, "colours": shapes.COLOURS, "patterns": shapes.PATTERNS,
         "samples_per_subject": 8,
@@ -106,7 +125,7 @@ def main():
     blocks = sorted({mod.split(".attentions")[0] for mod in base.lora_modules})
     manifest = {
         "id": "hyper-personalize-tiny",
-        "version": "1.0.0",
+        "version": args.version,
         "method": "hyper-personalization",
         "description": "HyperDreamBooth-style hypernetwork for a tiny class-conditioned 32x32 flow-matching UNet trained on procedural "
                        "subjects: 1-8 images of a subject -> a rank-8 LoRA on the UNet's attention and projection layers that makes "
@@ -128,7 +147,7 @@ def main():
         "task_type": "TEXT_TO_IMAGE",
         "max_batch": 32,
         "base": {"file": "base.onnx", "sha256": sha256(base_path),
-                 "diffusion": {"objective": "rectified-flow", "steps": 20, "guidance": 2.0, "size": [32, 32],
+                 "diffusion": {"objective": "rectified-flow", "steps": 20, "guidance": args.guidance, "size": [32, 32],
                                "classes": shapes.SHAPES, "null_class": unet.N_CLASSES}},
     }
     json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=2)

@@ -53,7 +53,9 @@ class HyperNet(nn.Module):
         return self.mlp(pooled)                  # [b, z]
 
     def forward(self, pixel_values, image_mask):
-        z = self.embed(pixel_values, image_mask)
+        return self.lora(self.embed(pixel_values, image_mask))
+
+    def lora(self, z):
         b = z.shape[0]
         a = torch.einsum("mkz,bz->bmk", self.Wa, z).reshape(b, self.M, self.r, self.dim) + self.A0
         bb = torch.einsum("mkz,bz->bmk", self.Wb, z).reshape(b, self.M, self.dim, self.r)

@@ -76,7 +76,7 @@ def repeat_subject(subj, k):
 BACKGROUNDS = ("usual", "coloured", "varied")
 
 
-def render(subj, g, size=SIZE, bg="usual"):
+def render(subj, g, size=SIZE, bg="usual", return_mask=False):
     """One render per row of `subj` -> [B, 3, size, size] in [0, 1].
 
     bg: "usual" — a desaturated tint with a gradient (v1's distribution; these draws are kept
@@ -84,7 +84,7 @@ def render(subj, g, size=SIZE, bg="usual"):
     hue is at least 60 degrees from the subject's (the case where an adapter that looks at the
     whole image copies the background's colour); "varied" (training) — per render, coloured with
     probability 0.4, plus a lighting change (gain and offset on the whole image) and a wider
-    range of object scales."""
+    range of object scales. return_mask: also the object's coverage of each pixel [B, 1, size, size]."""
     assert bg in BACKGROUNDS, bg
     B = subj["shape"].shape[0]
     S = 2 * size
@@ -142,13 +142,18 @@ def render(subj, g, size=SIZE, bg="usual"):
     if bg == "varied":   # lighting: the whole scene brighter or darker, with a small cast
         img = img * u(0.75, 1.15)[:, None, None, None] + 0.05 * (torch.rand(B, 3, 1, 1, generator=g) - 0.5)
     img = F.avg_pool2d(img, 2) if S == 2 * size else img
+    if return_mask:
+        return img.clamp(0, 1), F.avg_pool2d(mask[:, None], 2) if S == 2 * size else mask[:, None]
     return img.clamp(0, 1)
 
 
-def render_set(subj, k, g, bg="usual"):
-    """k renders of each subject: [n, k, 3, H, W]."""
+def render_set(subj, k, g, bg="usual", return_mask=False):
+    """k renders of each subject: [n, k, 3, H, W] (and with return_mask their masks [n, k, 1, H, W])."""
     n = subj["shape"].shape[0]
-    return render(repeat_subject(subj, k), g, bg=bg).view(n, k, 3, SIZE, SIZE)
+    out = render(repeat_subject(subj, k), g, bg=bg, return_mask=return_mask)
+    if return_mask:
+        return out[0].view(n, k, 3, SIZE, SIZE), out[1].view(n, k, 1, SIZE, SIZE)
+    return out.view(n, k, 3, SIZE, SIZE)
 
 
 def random_renders(n, g, combos=None, bg="usual"):

@@ -10,6 +10,7 @@ selection on VAL combos (fixed noise: adapted vs base denoising loss).
 """
 import argparse, math, os, time
 import torch
+import torch.nn.functional as F
 import shapes, unet, hyper_img
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,25 +23,31 @@ def load_base():
     return net.eval().requires_grad_(False)
 
 
+AUX = {"shape": len(shapes.SHAPES), "colour": len(shapes.COLOURS), "pattern": len(shapes.PATTERNS), "ink_dark": 2}
+
+
 def subject_batch(n, g, combos, max_images=8, targets=2, n_images=None, bg="usual"):
-    """Conditioning sets [n, 8, 3, H, W] in [-1, 1] with masks [n, 8], targets [n*targets, ...].
+    """Conditioning sets [n, 8, 3, H, W] in [-1, 1] with masks [n, 8], targets [n*targets, ...],
+    their labels, the subjects, and the targets' object coverage [n*targets, 1, H, W].
     bg: the conditioning renders' backgrounds (shapes.render); the targets keep the usual
     background, so the adapter is rewarded for the subject only, never for the background."""
     subj = shapes.draw_subjects(n, g, combos)
     if bg == "usual":   # one call, as v1 trained (same draws)
-        imgs = shapes.render_set(subj, max_images + targets, g) * 2 - 1
-        cond, tgt = imgs[:, :max_images], imgs[:, max_images:]
+        imgs, obj = shapes.render_set(subj, max_images + targets, g, return_mask=True)
+        imgs = imgs * 2 - 1
+        cond, tgt, obj = imgs[:, :max_images], imgs[:, max_images:], obj[:, max_images:]
     else:
         cond = shapes.render_set(subj, max_images, g, bg=bg) * 2 - 1
-        tgt = shapes.render_set(subj, targets, g) * 2 - 1
+        tgt, obj = shapes.render_set(subj, targets, g, return_mask=True)
+        tgt = tgt * 2 - 1
     tgt = tgt.reshape(n * targets, 3, shapes.SIZE, shapes.SIZE)
     k = torch.randint(1, max_images + 1, (n,), generator=g) if n_images is None else torch.full((n,), n_images)
     mask = (torch.arange(max_images)[None] < k[:, None]).float()
-    return cond, mask, tgt, subj["shape"].repeat_interleave(targets), subj
+    return cond, mask, tgt, subj["shape"].repeat_interleave(targets), subj, obj.reshape(n * targets, 1, shapes.SIZE, shapes.SIZE)
 
 
 def val_gain(base, hyp, fixed):
-    cond, mask, tgt, labels, _ = fixed["batch"]
+    cond, mask, tgt, labels = fixed["batch"][:4]
     with torch.no_grad():
         a, b = hyp(cond, mask)
         reps = tgt.shape[0] // cond.shape[0]
@@ -59,6 +66,11 @@ def main():
     ap.add_argument("--max_minutes", type=float, default=22)
     ap.add_argument("--bg", default="usual", choices=shapes.BACKGROUNDS,
                     help="conditioning renders' backgrounds (v2: varied)")
+    ap.add_argument("--obj_weight", type=float, default=1.0,
+                    help="loss weight of the targets' object pixels relative to the background (v1: 1)")
+    ap.add_argument("--aux", type=float, default=0.0,
+                    help="weight of an auxiliary loss: the subject's shape/colour/pattern/ink read linearly from z")
+    ap.add_argument("--init", default="", help="start from this hypernetwork checkpoint")
     ap.add_argument("--out", default=os.path.join(CKPT, "hyper.pt"))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -67,23 +79,33 @@ def main():
     splits = shapes.combo_splits()
     base = load_base()
     hyp = hyper_img.HyperNet(len(base.lora_modules))
+    if args.init:
+        hyp.load_state_dict(torch.load(args.init)["state"])
+        print("starting from", args.init, flush=True)
     print("hypernetwork params", sum(p.numel() for p in hyp.parameters()), flush=True)
-    opt = torch.optim.AdamW(hyp.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    # the auxiliary heads are training-only: they make z carry the attributes the adapter must draw
+    heads = torch.nn.ModuleDict({k: torch.nn.Linear(hyper_img.Z, n) for k, n in AUX.items()})
+    params = list(hyp.parameters()) + (list(heads.parameters()) if args.aux else [])
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     warm = 50
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
         0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))))
     fixed = {"batch": subject_batch(24, torch.Generator().manual_seed(11), splits["val"], targets=4, n_images=4)}
     best, t0, run = float("inf"), time.time(), None
     for step in range(args.steps):
-        cond, mask, tgt, labels, _ = subject_batch(args.subjects, g, splits["train"], bg=args.bg)
-        a, b = hyp(cond, mask)
+        cond, mask, tgt, labels, subj, obj = subject_batch(args.subjects, g, splits["train"], bg=args.bg)
+        z = hyp.embed(cond, mask)
+        a, b = hyp.lora(z)
         reps = tgt.shape[0] // cond.shape[0]
-        fm = unet.fm_loss(base, tgt, labels, a.repeat_interleave(reps, 0), b.repeat_interleave(reps, 0), g=g).mean()
+        weight = None if args.obj_weight == 1.0 else 1.0 + (args.obj_weight - 1.0) * obj
+        fm = unet.fm_loss(base, tgt, labels, a.repeat_interleave(reps, 0), b.repeat_interleave(reps, 0), g=g, weight=weight).mean()
         reg = hyper_img.delta_norm(a, b)
         loss = fm + args.reg * reg
+        if args.aux:
+            loss = loss + args.aux * sum(F.cross_entropy(h(z), subj[k].long()) for k, h in heads.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(hyp.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         run = fm.item() if run is None else 0.97 * run + 0.03 * fm.item()

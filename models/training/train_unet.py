@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(CKPT, "unet.pt"))
     ap.add_argument("--init", default="", help="continue from this checkpoint (weights and EMA)")
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--t_dist", default="uniform", choices=["uniform", "logit_normal"])
     ap.add_argument("--bg", default="usual", choices=shapes.BACKGROUNDS, help="training renders' backgrounds")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -49,7 +50,7 @@ def main():
         x, subj = shapes.random_renders(args.batch, g, bg=args.bg)
         labels = subj["shape"].clone()
         labels[torch.rand(args.batch, generator=g) < 0.1] = unet.N_CLASSES
-        loss = unet.fm_loss(net, x * 2 - 1, labels, g=g).mean()
+        loss = unet.fm_loss(net, x * 2 - 1, labels, g=g, t_dist=args.t_dist).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -202,14 +202,20 @@ class UNet(nn.Module):
         return out
 
 
-def fm_loss(net, x0, labels, lora_A=None, lora_B=None, g=None):
-    """Flow-matching loss per example: || net(x_t, t) - (eps - x0) ||^2 (x0 in [-1, 1])."""
+def fm_loss(net, x0, labels, lora_A=None, lora_B=None, g=None, t_dist="uniform", weight=None):
+    """Flow-matching loss per example: || net(x_t, t) - (eps - x0) ||^2 (x0 in [-1, 1]).
+    t_dist "logit_normal": t = sigmoid(N(0, 1)) (SD3's choice for rectified flow: more of the
+    training goes to the middle times, where the object's shape is decided). weight: per-pixel
+    loss weights [B, 1, H, W] (a weighted mean)."""
     B = x0.shape[0]
-    t = torch.rand(B, generator=g)
+    t = torch.rand(B, generator=g) if t_dist == "uniform" else torch.sigmoid(torch.randn(B, generator=g))
     eps = torch.randn(x0.shape, generator=g)
     xt = (1 - t)[:, None, None, None] * x0 + t[:, None, None, None] * eps
     v = net(xt, t, labels, lora_A, lora_B)
-    return ((v - (eps - x0)) ** 2).mean(dim=(1, 2, 3))
+    err = (v - (eps - x0)) ** 2
+    if weight is None:
+        return err.mean(dim=(1, 2, 3))
+    return (err * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) * err.shape[1])
 
 
 @torch.no_grad()
