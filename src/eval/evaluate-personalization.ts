@@ -3,7 +3,9 @@
  * subject's PNGs go through the API's preprocessing (sharp), the worker's inference threads
  * (generator forward, slicing, diffusers safetensors writer); the written file is read back and
  * applied through `base.onnx`; the samples are scored by the attribute classifier shipped in
- * `eval/`. Base and adapted samples start from the same seeded noise.
+ * `eval/`. Base and adapted samples start from the same seeded noise. Where the export ships
+ * them, adapters generated from the subjects' coloured-background renders get their own row
+ * (an adapter that looks at the background takes its colour).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +29,8 @@ export interface EvalSubject {
   pattern: string;
   images: string[];
   heldout: string[];
+  /** The same subject's conditioning renders on strongly coloured backgrounds (the background-robustness row). */
+  images_coloured?: string[];
 }
 
 export interface EvalSubjects {
@@ -85,6 +89,14 @@ function scoreSubject(samples: Attributes[], heldout: Attributes[], want: { shap
 /** [N][H, W, 3] uint8 → [N, 3, H, W] in [0, 1] (the worker's tensor layout, unnormalised). */
 const toChw = (rgb: Uint8Array[], size: [number, number]) => buildPixelTensors(rgb, size, rgb.length, [0, 0, 0], [1, 1, 1]).pixels;
 
+/** Row names of {@link evaluatePersonalization}'s result. */
+export const IMAGE_ROWS = {
+  base: 'base (class prompt)',
+  adapted: 'base + generated adapter',
+  coloured: 'base + generated adapter, conditioning on coloured backgrounds',
+  heldout: 'held-out renders (ceiling)',
+} as const;
+
 export async function evaluatePersonalization(model: LoadedModel, log: Logger, opts: { subjects?: number; batch?: number } = {}): Promise<ImageEvalResult> {
   const m = model.manifest;
   const c = m.condition;
@@ -100,23 +112,35 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
   const scratch = openScratchPool([model], log, { intraOpThreads: 2 });
   const { pool } = scratch;
   const adapters: GroupLora[] = [];
+  const colouredAdapters: GroupLora[] = [];
   const totalMs: number[] = [];
   const forwardMs: number[] = [];
   const condRgb: Uint8Array[][] = [];
+  const generate = async (id: string, rgb: Uint8Array[]) => {
+    const t0 = performance.now();
+    const { results, timings } = await pool.generate(m.id, [
+      { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: modelVersion(m), images: rgb.map((b) => Buffer.from(b).toString('base64')), options: { dtype: 'float32', format: 'diffusers' } },
+    ]);
+    const r = results[0]!;
+    if (!r.ok) throw new Error(`generation failed for ${id}: ${r.error.message}`);
+    const lora = loraFromSafetensors(model, scratch.read(`ad_${'0'.repeat(40)}`, 'pytorch_lora_weights.safetensors'), 'diffusers');
+    return { lora, ms: performance.now() - t0, forwardMs: timings.forwardMs };
+  };
+  // Every subject ships coloured-background renders, or none does (older exports): the row is all or nothing.
+  const coloured = subjects.every((s) => s.images_coloured?.length);
   try {
     await pool.ready();
     for (const s of subjects) {
       const rgb = await Promise.all(s.images.map((f, i) => read(f, `${s.id}.images[${i}]`)));
       condRgb.push(rgb);
-      const t0 = performance.now();
-      const { results, timings } = await pool.generate(m.id, [
-        { tenant: SCRATCH_TENANT, adapterId: `ad_${'0'.repeat(40)}`, modelSha256: modelVersion(m), images: rgb.map((b) => Buffer.from(b).toString('base64')), options: { dtype: 'float32', format: 'diffusers' } },
-      ]);
-      totalMs.push(performance.now() - t0);
-      forwardMs.push(timings.forwardMs);
-      const r = results[0]!;
-      if (!r.ok) throw new Error(`generation failed for ${s.id}: ${r.error.message}`);
-      adapters.push(loraFromSafetensors(model, scratch.read(`ad_${'0'.repeat(40)}`, 'pytorch_lora_weights.safetensors'), 'diffusers'));
+      const g = await generate(s.id, rgb);
+      totalMs.push(g.ms);
+      forwardMs.push(g.forwardMs);
+      adapters.push(g.lora);
+      if (coloured) {
+        const rgbC = await Promise.all(s.images_coloured!.map((f, i) => read(f, `${s.id}.images_coloured[${i}]`)));
+        colouredAdapters.push((await generate(`${s.id} (coloured)`, rgbC)).lora);
+      }
     }
   } finally {
     await scratch.close();
@@ -126,7 +150,7 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
   const clf = await AttributeClassifier.open(path.join(model.dir, 'eval', spec.classifier));
   const batch = opts.batch ?? 32;
   const zero = unet.zeroLora();
-  const perRow: Record<string, Scores[]> = { base: [], adapted: [], heldout: [] };
+  const perRow: Record<keyof typeof IMAGE_ROWS, Scores[]> = { base: [], adapted: [], coloured: [], heldout: [] };
   const samplesFor = async (labels: number[], noise: Float32Array, loras: GroupLora[]) => {
     const out = new Float32Array(noise.length);
     for (let i = 0; i < labels.length; i += batch) {
@@ -146,9 +170,13 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
       const heldAttrs = await clf.classify(toChw(held, c.size), held.length, c.size);
       const base = await samplesFor(labels, noise, labels.map(() => zero));
       const adapted = await samplesFor(labels, noise, labels.map(() => adapters[si]!));
-      perRow.base!.push(scoreSubject(await clf.classify(base, S, c.size), heldAttrs, want));
-      perRow.adapted!.push(scoreSubject(await clf.classify(adapted, S, c.size), heldAttrs, want));
-      perRow.heldout!.push(scoreSubject(heldAttrs, heldAttrs, want));
+      perRow.base.push(scoreSubject(await clf.classify(base, S, c.size), heldAttrs, want));
+      perRow.adapted.push(scoreSubject(await clf.classify(adapted, S, c.size), heldAttrs, want));
+      if (coloured) {
+        const samples = await samplesFor(labels, noise, labels.map(() => colouredAdapters[si]!));
+        perRow.coloured.push(scoreSubject(await clf.classify(samples, S, c.size), heldAttrs, want));
+      }
+      perRow.heldout.push(scoreSubject(heldAttrs, heldAttrs, want));
       const tile = (arr: Float32Array, k: number) => arr.subarray(k * 3 * plane, (k + 1) * 3 * plane);
       const show = Math.min(4, S);
       gridRows.push([
@@ -163,9 +191,10 @@ export async function evaluatePersonalization(model: LoadedModel, log: Logger, o
   }
   const ci = (xs: Scores[]) => Object.fromEntries(IMAGE_METRICS.map((k) => [k, bootstrap(xs.map((x) => x[k]))])) as ImageEvalRow['metrics'];
   const rows: ImageEvalRow[] = [
-    { name: 'base (class prompt)', source: 'typescript', metrics: ci(perRow.base!) },
-    { name: 'base + generated adapter', source: 'typescript', metrics: ci(perRow.adapted!), msPerAdapter: median(totalMs), forwardMs: median(forwardMs) },
-    { name: 'held-out renders (ceiling)', source: 'typescript', metrics: ci(perRow.heldout!) },
+    { name: IMAGE_ROWS.base, source: 'typescript', metrics: ci(perRow.base) },
+    { name: IMAGE_ROWS.adapted, source: 'typescript', metrics: ci(perRow.adapted), msPerAdapter: median(totalMs), forwardMs: median(forwardMs) },
+    ...(coloured ? [{ name: IMAGE_ROWS.coloured, source: 'typescript' as const, metrics: ci(perRow.coloured) }] : []),
+    { name: IMAGE_ROWS.heldout, source: 'typescript', metrics: ci(perRow.heldout) },
   ];
   return { model: m.id, subjects: subjects.length, samplesPerSubject: S, rows, grid: composeGrid(gridRows, h, w) };
 }
@@ -178,7 +207,8 @@ export function formatImageTable(result: ImageEvalResult, extra: ImageEvalRow[] 
     '| condition | attribute match | subject match (all three) | shape | colour | pattern | similarity to held-out | time per adapter | measured by |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const r of [...result.rows.slice(0, 2), ...extra, ...result.rows.slice(2)]) {
+  // the PyTorch rows go before the ceiling, the last row
+  for (const r of [...result.rows.slice(0, -1), ...extra, ...result.rows.slice(-1)]) {
     const time = r.msPerAdapter === undefined ? '' : r.forwardMs === undefined ? `${(r.msPerAdapter / 1000).toFixed(2)} s` : `${r.msPerAdapter.toFixed(1)} ms (forward ${r.forwardMs.toFixed(1)} ms)`;
     const sim = `${r.metrics.similarity.mean.toFixed(3)} [${r.metrics.similarity.lo.toFixed(3)}, ${r.metrics.similarity.hi.toFixed(3)}]`;
     const cells = (['attributes', 'match', 'shape', 'colour', 'pattern'] as const).map((k) => pct(r.metrics[k]));

@@ -4,7 +4,7 @@
  * names, the service's adapter matches the PyTorch reference written at export, and its quick
  * evaluation (npm run eval -- --quick: sharp → worker threads → safetensors → base.onnx
  * sampling → attribute classifier) shows the adapter rendering the subject far more often
- * than the base model does. A broken export, wrong preprocessing, a transposed matrix or a
+ * than the base model does, and about as well from coloured-background images. A broken export, wrong preprocessing, a transposed matrix or a
  * wrong LoRA scale fails here.
  */
 import { mkdtempSync, readFileSync, statSync, readdirSync } from 'node:fs';
@@ -15,13 +15,18 @@ import sharp from 'sharp';
 import { ModelRegistry } from '../../src/models/model-registry.js';
 import { readSafetensors } from '../../src/adapters/safetensors.js';
 import { decodeTensor } from '../../src/adapters/dtype.js';
-import { loadEvalSubjects } from '../../src/eval/evaluate-personalization.js';
+import { IMAGE_ROWS, loadEvalSubjects } from '../../src/eval/evaluate-personalization.js';
 import { call, REPO_ROOT, SHIPPED_MODELS_DIR, startTestService } from '../helpers/test-service.js';
 
 const ID = 'hyper-personalize-tiny';
-/** Clear margins over the base model: attribute match (mean of shape, colour, pattern), subject match (all three). */
-const ATTRIBUTE_MARGIN = 0.2;
-const MATCH_MARGIN = 0.1;
+/**
+ * Clear margins over the base model: attribute match (mean of shape, colour, pattern), subject
+ * match (all three). v2's quick eval measures +36.5 and +23.4 points (v1: +20 / +10 was the bar).
+ */
+const ATTRIBUTE_MARGIN = 0.3;
+const MATCH_MARGIN = 0.15;
+/** Coloured-background conditioning images may cost at most this much attribute match (quick eval, 8 subjects: v2 loses 2.6 points). */
+const COLOURED_MAX_DROP = 0.1;
 const registry = await ModelRegistry.load({ dirs: [SHIPPED_MODELS_DIR] });
 const model = registry.get(ID)!;
 
@@ -101,12 +106,17 @@ it('renders the subject far more often than the base model on the quick eval (np
   });
   expect(code).toBe(0);
   const result = JSON.parse(readFileSync(out, 'utf8')) as { subjects: number; rows: { name: string; metrics: Record<string, { mean: number }> }[] };
-  const [base, adapted, ceiling] = result.rows;
+  const row = (name: string) => result.rows.find((r) => r.name === name);
+  const [base, adapted, coloured, ceiling] = [row(IMAGE_ROWS.base), row(IMAGE_ROWS.adapted), row(IMAGE_ROWS.coloured), row(IMAGE_ROWS.heldout)];
   expect(result.subjects).toBe(8);
   expect(adapted!.metrics.attributes!.mean - base!.metrics.attributes!.mean).toBeGreaterThanOrEqual(ATTRIBUTE_MARGIN);
   expect(adapted!.metrics.match!.mean - base!.metrics.match!.mean).toBeGreaterThanOrEqual(MATCH_MARGIN);
   expect(adapted!.metrics.similarity!.mean).toBeGreaterThan(base!.metrics.similarity!.mean);
   expect(ceiling!.metrics.match!.mean).toBeGreaterThanOrEqual(0.9); // the classifier reads real renders
+  // Coloured-background check: the same subjects photographed on strongly coloured backgrounds
+  // must give nearly the same adapter quality (an adapter that reads the background takes its colour).
+  expect(adapted!.metrics.attributes!.mean - coloured!.metrics.attributes!.mean).toBeLessThanOrEqual(COLOURED_MAX_DROP);
+  expect(coloured!.metrics.colour!.mean - base!.metrics.colour!.mean).toBeGreaterThanOrEqual(ATTRIBUTE_MARGIN);
   const meta = await sharp(grid).metadata();
   expect(meta.format).toBe('png');
   expect(meta.height).toBeGreaterThan(8 * 32 * 3);
