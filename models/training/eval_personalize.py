@@ -15,8 +15,10 @@ metric's ceiling). Writes ckpt/card-eval.json and a grid PNG.
 
     /usr/bin/python3 models/training/eval_personalize.py [--n 24] [--k 25 100] [--quick]
     # the card: lr tuned by a first run (grid 3e-3 / 1e-2 / 3e-2 -> 3e-3 for both k), then
-    /usr/bin/python3 models/training/eval_personalize.py --n 12 --lrs 3e-3   # ~20 min, 2 cores
-    /usr/bin/python3 models/training/eval_personalize.py --n 12 --images-ablation   # 1 / 2 / 4 images
+    /usr/bin/python3 models/training/eval_personalize.py --n 12 --lrs 3e-3   # ~15 min, 2 cores
+    /usr/bin/python3 models/training/eval_personalize.py --n 12 --images-ablation   # 1 / 2 / 4 / 8 images
+    /usr/bin/python3 models/training/eval_personalize.py --n 12 --no-ft --bg coloured   # coloured backgrounds
+    /usr/bin/python3 models/training/eval_personalize.py --n 6 --guidance-sweep 2 3 4   # validation subjects
 """
 import argparse, json, os, statistics, time
 import torch
