@@ -5,7 +5,8 @@
  * reported and a canceled request dropped between passes), each request's window states are
  * summed — onto its parent's closed state when it extends one — and one pass of the combine graph
  * turns the sums into the LoRA tensors. Each request also gets the state its own extension will
- * need (closed windows' sum, last window's tokens).
+ * need (closed windows' sum, last window's tokens). Progress is reported after every pass for
+ * documents of more than one window.
  */
 import type * as ort from 'onnxruntime-node';
 import type { TextTokenizer } from '../conditioning/text-tokenizer.js';
@@ -95,7 +96,9 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
       d.done++;
     });
     for (const d of new Set(pass.map((p) => p.d))) {
-      if (!d.progressId) continue;
+      // A one-window document has nothing between queued and done to report: its progress
+      // event would be a Redis write and an event no one learns anything from.
+      if (!d.progressId || d.windows.length === 1) continue;
       hooks.progress(d.progressId, d.done, d.windows.length);
       if (d.done < d.windows.length && (await hooks.dropped(d.progressId))) {
         results[d.index] = { ok: false, error: { code: 'canceled', message: 'every job waiting for this adapter was canceled', retryable: false } };

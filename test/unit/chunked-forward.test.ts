@@ -49,7 +49,7 @@ const tensor = (_t: string, data: unknown, dims: number[]) => ({ data, dims }) a
 const item = (context: string, extra: Partial<GenerateItem> = {}): GenerateItem => ({ tenant: 't', adapterId: 'ad_x', modelSha256: 'x', input: { context }, options: { dtype: 'float32', format: 'peft' }, ...extra });
 const DOC = 'the city . a red . blue is of the city . and works . green . the red city . blue . a city .';
 
-it('sums each request\'s window states, reports progress per pass, and keeps the extension state', async () => {
+it('sums each request\'s window states, reports progress per pass (documents of several windows), and keeps the extension state', async () => {
   const { s, rows } = session();
   const progress: [string, number, number][] = [];
   const results: (ItemResult | undefined)[] = [undefined, undefined];
@@ -67,6 +67,9 @@ it('sums each request\'s window states, reports progress per pass, and keeps the
   expect(rows()).toBe(windows + 1);
   // Rows run in order, two per pass: 'a' has read 2, 4, … of its windows after each pass it is in.
   expect(progress.filter(([id]) => id === 'a').map(([, d, t]) => [d, t])).toEqual(Array.from({ length: Math.ceil(windows / 2) }, (_, k) => [Math.min(2 * (k + 1), windows), windows]));
+  // 'b' is one window: read in one pass, nothing in between to report.
+  expect(out.states[1]!.windows).toBe(1);
+  expect(progress.filter(([id]) => id === 'b')).toEqual([]);
   expect(results).toEqual([undefined, undefined]);
 });
 
