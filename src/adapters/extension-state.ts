@@ -2,7 +2,7 @@
  * What `extends` needs of an adapter of a chunked (additive-state) model, stored beside its
  * adapter files as `hyperadapt_state.safetensors`: the summed state of its closed windows and
  * the token ids of its last window (see text-windows.ts for why that is enough to extend it
- * exactly). PEFT, vLLM and LoRAX ignore the file; it is not part of the adapter's weights.
+ * exactly). An all-zero closed state (nothing closed yet) is stored as an empty tensor. PEFT, vLLM and LoRAX ignore the file; it is not part of the adapter's weights.
  */
 import { planSafetensors, readSafetensors } from './safetensors.js';
 import type { PlannedFile } from './assemble.js';
@@ -25,11 +25,14 @@ export interface ExtensionState {
  * files.push(planStateFile(state, { adapterId, modelSha256 }));
  */
 export function planStateFile(state: ExtensionState, prov: { adapterId: string; modelSha256: string }): PlannedFile {
-  const closed = new Uint8Array(state.closed.buffer, state.closed.byteOffset, state.closed.byteLength);
+  // A document of one window has no closed windows: its closed state is all zeros, stored as an
+  // empty tensor (the file would otherwise be mostly zeros — 4 × state_size bytes per adapter).
+  const empty = state.closed.every((v) => v === 0);
+  const closed = empty ? new Uint8Array(0) : new Uint8Array(state.closed.buffer, state.closed.byteOffset, state.closed.byteLength);
   const tail = Int32Array.from(state.tail);
   const plan = planSafetensors(
     {
-      closed_state: { dtype: 'F32', shape: [state.closed.length], data: closed },
+      closed_state: { dtype: 'F32', shape: [closed.byteLength / 4], data: closed },
       tail_ids: { dtype: 'I32', shape: [tail.length], data: new Uint8Array(tail.buffer) },
     },
     {
@@ -49,7 +52,8 @@ export function readStateFile(bytes: Uint8Array, stateSize: number): ExtensionSt
   const c = tensors.closed_state;
   const t = tensors.tail_ids;
   if (metadata.format !== 'hyperadapt-state' || !c || !t || c.dtype !== 'F32' || t.dtype !== 'I32') throw new Error(`${STATE_FILE} is not a hyperadapt state file`);
-  if (c.shape[0] !== stateSize) throw new Error(`${STATE_FILE} holds a state of ${c.shape[0]} values; the model's is ${stateSize}`);
+  // An empty closed state is the all-zero one (a parent of one window).
+  if (c.shape[0] !== stateSize && c.shape[0] !== 0) throw new Error(`${STATE_FILE} holds a state of ${c.shape[0]} values; the model's is ${stateSize}`);
   // Copies: the views of readSafetensors may be unaligned for Float32Array/Int32Array.
   const closed = new Float32Array(stateSize);
   new Uint8Array(closed.buffer).set(c.data);

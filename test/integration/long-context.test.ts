@@ -114,6 +114,15 @@ describe('long contexts', () => {
     expect(maxDiff(await tensors(third.body.adapter_id), await tensors(all.adapter_id))).toBeLessThan(1e-5);
     // The parent is unchanged.
     expect((await call(svc.url, 'GET', `/v1/adapters/${parent.adapter_id}`, undefined, A)).body.files).toEqual((await call(svc.url, 'GET', `/v1/adapters/${parent.adapter_id}`, undefined, A)).body.files);
+    // A parent of one window (its closed state is stored empty) extends the same way.
+    const ONE = sentences(1, 4);
+    const one = (await make({ input: { context: ONE } })).body;
+    const oneState = readStateFile(new Uint8Array(await (await fetch(`${svc.url}/v1/adapters/${one.adapter_id}/files/${STATE_FILE}`, { headers: A })).arrayBuffer()), 24);
+    expect(oneState.windows).toBe(1);
+    expect([...oneState.closed].every((v) => v === 0)).toBe(true);
+    const oneChild = await make({ input: { context: DOC_B }, extends: one.adapter_id });
+    const oneWhole = (await make({ input: { context: `${ONE} ${DOC_B}` } })).body;
+    expect(maxDiff(await tensors(oneChild.body.adapter_id), await tensors(oneWhole.adapter_id))).toBeLessThan(1e-5);
     // The limit counts the whole chain.
     const over = await make({ input: { context: sentences(20, 4) }, extends: third.body.adapter_id });
     expect(over.status).toBe(413);
