@@ -100,15 +100,25 @@ const forward = async (feeds: Record<string, ort.Tensor>): Promise<void> => {
   const out = await session.run(feeds);
   if (combine) await combine.run({ [combine.inputNames[0]!]: out[session.outputNames[0]!]! });
 };
+// The floor is measured on the service's workload: consecutive batches of the same texts the
+// service is given (one text alone would make the floor that text's, e.g. a short one's).
 const raw: Record<number, number> = {};
 for (const b of [1, 8, 32, 64]) {
-  const rowsIds = texts(b, 'raw').map((t) => ({ [field]: model.tokenizer!.encode(t) }));
-  const feeds = Object.fromEntries(Object.entries(buildTextFeeds(model.manifest, rowsIds)).map(([k, v]) => [k, new ort.Tensor(v.type as 'int64', v.data as BigInt64Array, v.dims)]));
-  await forward(feeds);
+  const all = texts(Math.max(64, b * 4), 'raw');
+  const batches = Array.from({ length: all.length / b }, (_, k) => {
+    const rowsIds = all.slice(k * b, (k + 1) * b).map((t) => ({ [field]: model.tokenizer!.encode(t) }));
+    return Object.fromEntries(Object.entries(buildTextFeeds(model.manifest, rowsIds)).map(([k2, v]) => [k2, new ort.Tensor(v.type as 'int64', v.data as BigInt64Array, v.dims)]));
+  });
+  await forward(batches[0]!);
   const times: number[] = [];
-  for (let i = 0; i < REPEATS * 4; i++) times.push((await timed(() => forward(feeds)))[0]);
+  for (let i = 0; i < REPEATS; i++) {
+    const [t] = await timed(async () => {
+      for (const feeds of batches) await forward(feeds);
+    });
+    times.push(t / batches.length);
+  }
   raw[b] = median(times);
-  report(`raw forward, batch ${b}`, `${ms(raw[b]!)}  (${((b / raw[b]!) * 1000).toFixed(0)} adapters/s)`);
+  report(`raw forward, batch ${b} (mean over the workload)`, `${ms(raw[b]!)}  (${((b / raw[b]!) * 1000).toFixed(0)} adapters/s)`);
 }
 await session.release();
 await combine?.release();
