@@ -10,7 +10,7 @@ import type { PlannedFile } from './assemble.js';
 export const STATE_FILE = 'hyperadapt_state.safetensors';
 
 export interface ExtensionState {
-  /** Σ of the closed windows' partial states (float32, the model's state_size). */
+  /** Σ of the closed windows' partial states (float32, the model's state_size; empty = all zeros). */
   closed: Float32Array;
   /** Token ids of the last (open) window. */
   tail: number[];

@@ -79,7 +79,10 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
       results[index] = { ok: false, error: { code: 'unprocessable_input', message: `${field} has no tokens`, retryable: false } };
       return;
     }
-    docs.push({ index, windows, closed: item.parent ? Float32Array.from(item.parent.closed) : new Float32Array(S), last: new Float32Array(S), done: 0, newTokens: ids.length, parent: item.parent, progressId: item.progressId });
+    // A document of one window and no parent has nothing closed: an empty state, not S zeros
+    // (no allocation, nothing copied to the writer, an empty tensor in its state file).
+    const closed = item.parent ? Float32Array.from(item.parent.closed) : new Float32Array(windows.length > 1 ? S : 0);
+    docs.push({ index, windows, closed, last: new Float32Array(S), done: 0, newTokens: ids.length, parent: item.parent, progressId: item.progressId });
   });
 
   const queue = docs.flatMap((d) => d.windows.map((_, w) => ({ d, w })));
@@ -113,7 +116,8 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
   const states: (ExtensionState | undefined)[] = new Array(items.length);
   kept.forEach((d, row) => {
     rowOf[d.index] = row;
-    for (let k = 0; k < S; k++) summed[row * S + k] = d.closed[k]! + d.last[k]!;
+    if (d.closed.length === 0) summed.set(d.last, row * S);
+    else for (let k = 0; k < S; k++) summed[row * S + k] = d.closed[k]! + d.last[k]!;
     states[d.index] = {
       closed: d.closed,
       tail: d.windows[d.windows.length - 1]!,

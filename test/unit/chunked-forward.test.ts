@@ -69,6 +69,9 @@ it('sums each request\'s window states, reports progress per pass (documents of 
   expect(progress.filter(([id]) => id === 'a').map(([, d, t]) => [d, t])).toEqual(Array.from({ length: Math.ceil(windows / 2) }, (_, k) => [Math.min(2 * (k + 1), windows), windows]));
   // 'b' is one window: read in one pass, nothing in between to report.
   expect(out.states[1]!.windows).toBe(1);
+  // … and nothing closed: an empty state (its sum is its one window's state).
+  expect(out.states[1]!.closed).toHaveLength(0);
+  expect(out.summed[manifest.chunking!.state_size]).toBe(tok.encode('the city .').length);
   expect(progress.filter(([id]) => id === 'b')).toEqual([]);
   expect(results).toEqual([undefined, undefined]);
 });
