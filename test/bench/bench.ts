@@ -263,18 +263,29 @@ results.throughput = { ...thr, raw_b32: rawB32, raw_best: rawBest, ratio_on_off:
 report('batched / unbatched throughput', `${(on / off).toFixed(2)}×`);
 report('batched throughput / raw forward at B=32', `${((100 * on) / rawB32).toFixed(0)}%`);
 
-// As deployed: the API in one process, worker processes on the same Redis, batches of the
-// model's best raw batch size (BATCH_MAX_SIZE set to it, as an operator would).
+// As deployed: the API in one process, worker processes on the same Redis. Each side at its best:
+// the raw forward at its best batch size, the service at the BATCH_MAX_SIZE an operator would
+// pick (the raw best, and 8: batching also shares the per-batch work — a sync round, one Redis
+// call to finish the batch — which the raw forward does not have).
 const scale: Record<string, number> = {};
-for (const w of [1, 2]) {
+const byBatch: Record<number, number> = {};
+for (const b of [...new Set([bestBatch, 8])]) {
   const runs: number[] = [];
-  for (let r = 0; r < Math.max(2, REPEATS - 2); r++) runs.push(await drain(bestBatch, w, `scale${w}-${r}-`));
-  scale[`workers_${w}`] = median(runs);
-  report(`throughput at depth ${DEPTH}, ${w} worker process${w > 1 ? 'es' : ''} (B=${bestBatch})`, `${median(runs).toFixed(0)} adapters/s`);
+  for (let r = 0; r < Math.max(2, REPEATS - 2); r++) runs.push(await drain(b, 1, `scale1-${b}-${r}-`));
+  byBatch[b] = median(runs);
+  report(`throughput at depth ${DEPTH}, 1 worker process (B=${b})`, `${median(runs).toFixed(0)} adapters/s`);
 }
-results.scaling = scale;
-results.throughput = { ...(results.throughput as object), worker_process_best: scale.workers_1, ratio_worker_process_raw_best: scale.workers_1! / rawBest };
-report(`throughput, 1 worker process / raw forward at its best (B=${bestBatch})`, `${(scale.workers_1! / rawBest).toFixed(2)} (goal ≥ 0.7)`);
+const serviceBatch = Number(Object.keys(byBatch).reduce((a, b) => (byBatch[Number(b)]! > byBatch[Number(a)]! ? b : a)));
+scale.workers_1 = byBatch[serviceBatch]!;
+{
+  const runs: number[] = [];
+  for (let r = 0; r < Math.max(2, REPEATS - 2); r++) runs.push(await drain(serviceBatch, 2, `scale2-${r}-`));
+  scale.workers_2 = median(runs);
+  report(`throughput at depth ${DEPTH}, 2 worker processes (B=${serviceBatch})`, `${median(runs).toFixed(0)} adapters/s`);
+}
+results.scaling = { ...scale, by_batch: byBatch, service_batch: serviceBatch };
+results.throughput = { ...(results.throughput as object), worker_process_best: scale.workers_1, ratio_worker_process_raw_best: scale.workers_1 / rawBest };
+report(`throughput, 1 worker process at its best (B=${serviceBatch}) / raw forward at its best (B=${bestBatch})`, `${(scale.workers_1 / rawBest).toFixed(2)} (goal ≥ 0.7)`);
 report(`throughput in one process with the API and its clients / raw best`, `${(on / rawBest).toFixed(2)}`);
 
 // 5. Generator vs per-condition LoRA fine-tuning (the card's measured SGD time, 100 steps).
