@@ -147,6 +147,7 @@ def main():
     ap.add_argument("--lrs", type=float, nargs="+", default=[3e-3, 1e-2, 3e-2])
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--quick", action="store_true", help="4 subjects, no lr tuning")
+    ap.add_argument("--hyper", default=os.path.join(CKPT, "hyper.pt"), help="the hypernetwork checkpoint")
     ap.add_argument("--images-ablation", action="store_true", help="only: generated adapter from 1 / 2 / 4 / 8 images")
     ap.add_argument("--no-ft", action="store_true", help="base, generated adapter and ceiling rows only (no fine-tuning)")
     ap.add_argument("--guidance-sweep", type=float, nargs="*", default=None,
@@ -158,7 +159,7 @@ def main():
     n = 4 if args.quick else args.n
     base = load_base()
     hyp = hyper_img.HyperNet(len(base.lora_modules))
-    hyp.load_state_dict(torch.load(os.path.join(CKPT, "hyper.pt"))["state"])
+    hyp.load_state_dict(torch.load(args.hyper)["state"])
     hyp.eval()
     clf = train_attr.AttributeClassifier()
     clf.load_state_dict(torch.load(os.path.join(CKPT, "attr.pt"))["state"])

@@ -120,7 +120,8 @@ def load_generator(model_id, base_path=None, ckpt_path=None):
     ck = torch.load(ckpt_path or os.path.join(common.CKPT, spec["ckpt"]))
     a = ck["args"]
     if spec["method"] == "generative-adapter":
-        gen = hyper.GAGenerator(base, ck["groups"], r=common.LORA_R, mk=a["mk"], norm=a["norm"])
+        gen = hyper.GAGenerator(base, ck["groups"], r=common.LORA_R, mk=a["mk"], norm=a["norm"],
+                                 gate=a.get("gate", False))
     else:
         gen = hyper.IAGHyperNet(base, ck["groups"], r=common.LORA_R, hidden=a["hidden"])
     missing = gen.load_state_dict(ck["state"], strict=False)

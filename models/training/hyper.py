@@ -3,6 +3,8 @@
 GAGenerator (Generative Adapter, Chen et al. 2024), per adapted layer l and module type g:
     H   = RMSNorm(h^l_t) for the context tokens t (h^l = output of base layer l), masked
     K   = A2 H       [T, mk]      V = A3 H   [T, r]
+    gate (optional): v_t scaled by sigmoid(w . H_t + b) per layer and module — a token decides
+          how much it writes (fillers can write nothing); still additive
     S   = sum_t k_t v_t^T                      (ADDITIVE over tokens, hence over windows:
                                                 the state of a document is the sum of its
                                                 windows' states; v1 divided by n_tokens, which
@@ -26,7 +28,7 @@ import lm
 
 
 class GAGenerator(nn.Module):
-    def __init__(self, base, groups, r=8, mk=64, norm="frobenius"):
+    def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False):
         super().__init__()
         self.base = base
         for p in self.base.parameters():
@@ -43,6 +45,10 @@ class GAGenerator(nn.Module):
             self.A1[g] = nn.Parameter(torch.randn(L, mk, fin) / math.sqrt(fin))
             self.B[g] = nn.Parameter(torch.zeros(L, fout, r))
             self.gain[g] = nn.Parameter(torch.ones(L, 1, 1))
+        if gate:   # per-token write gate: v_t scaled by sigmoid(w . H_t + b), open (0.98) at the start
+            self.gate_w = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, d, 1)) for g in self.groups})
+            self.gate_b = nn.ParameterDict({g: nn.Parameter(torch.full((L, 1, 1), 4.0)) for g in self.groups})
+        self.gate = gate
         if norm == "growth":
             self.growth = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, 1, 1)) for g in self.groups})
             # fixed (not trained): set once from data by set_reference()
@@ -67,6 +73,8 @@ class GAGenerator(nn.Module):
         for g in self.groups:
             K = torch.matmul(H, self.A2[g])                               # [b,L,T,mk]
             V = torch.matmul(H, self.A3[g])                               # [b,L,T,r]
+            if self.gate:
+                V = V * torch.sigmoid(torch.matmul(H, self.gate_w[g]) + self.gate_b[g])
             out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]
         return out
 

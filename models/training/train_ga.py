@@ -96,6 +96,25 @@ def init_from_onnx(gen, path):
     common.copy_params(gen, state, f"generator from {path}")
 
 
+@torch.no_grad()
+def widen(gen, old):
+    """gen (mk) from old (mk0 < mk): A2/A1 keep old's keys first, new keys small; the gain scaled by
+    sqrt(mk0/mk), which cancels the larger sqrt(mk r) of the normalisation."""
+    k0 = old.mk
+    for g in gen.groups:
+        gen.A2[g][:, :, :k0] = old.A2[g]
+        gen.A2[g][:, :, k0:] *= 0.1
+        gen.A1[g][:, :k0] = old.A1[g]
+        gen.A1[g][:, k0:] *= 0.1
+        gen.A3[g].copy_(old.A3[g])
+        gen.B[g].copy_(old.B[g])
+        gen.gain[g].copy_(old.gain[g] * math.sqrt(k0 / gen.mk))
+        if gen.norm == "growth":
+            gen.growth[g].copy_(old.growth[g])
+            gen.ref[g].copy_(old.ref[g])
+    print(f"widened mk {k0} -> {gen.mk}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=3000)
@@ -106,6 +125,9 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--mk", type=int, default=64)
     ap.add_argument("--norm", default="frobenius")
+    ap.add_argument("--gate", action="store_true", help="per-token write gate (hyper.GAGenerator)")
+    ap.add_argument("--widen_from", type=int, default=0, help="--init/--init_onnx has this mk (< --mk): "
+                    "its weights fill the first keys, the new keys start small (nearly the same function)")
     ap.add_argument("--kd", type=float, default=0.0, help="weight of KL(base reading the fact's window || "
                     "adapted base, closed-book) on the answer tokens; 1 - kd stays on the gold answer")
     ap.add_argument("--recon", type=float, default=0.5, help="weight of a window-reconstruction LM loss")
@@ -125,12 +147,15 @@ def main():
     pools = data.splits()
     forbidden = data.heldout_names(pools)
     base = common.load_base(args.base or None)
-    gen = hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm)
+    gen = hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm, gate=args.gate)
+    src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.widen_from, norm=args.norm)
     if args.init:
-        gen.load_state_dict(torch.load(args.init)["state"], strict=False)
+        src_gen.load_state_dict(torch.load(args.init)["state"], strict=False)
         print("initialised from", args.init, flush=True)
     if args.init_onnx:
-        init_from_onnx(gen, args.init_onnx)
+        init_from_onnx(src_gen, args.init_onnx)
+    if args.widen_from:
+        widen(gen, src_gen)
     if args.norm == "growth" and not args.init:
         wins, widx, _, _ = make_batch(t, random.Random(args.seed + 7), data.entity_source(
             random.Random(args.seed + 7), pools["ga_train"], forbidden), cnt, args.docs, "1,0,0,0", args.q_per_doc)

@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--aux", type=float, default=0.0,
                     help="weight of an auxiliary loss: the subject's shape/colour/pattern/ink read linearly from z")
     ap.add_argument("--init", default="", help="start from this hypernetwork checkpoint")
+    ap.add_argument("--enc", default="", help="image encoder from train_img_encoder.py (replaces --init's)")
+    ap.add_argument("--freeze_enc", action="store_true", help="keep the image encoder fixed (stage 2 of v3)")
     ap.add_argument("--out", default=os.path.join(CKPT, "hyper.pt"))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -82,10 +84,15 @@ def main():
     if args.init:
         hyp.load_state_dict(torch.load(args.init)["state"])
         print("starting from", args.init, flush=True)
+    if args.enc:
+        hyp.enc.load_state_dict(torch.load(args.enc)["enc"])
+        print("image encoder from", args.enc, flush=True)
+    if args.freeze_enc:
+        hyp.enc.requires_grad_(False)
     print("hypernetwork params", sum(p.numel() for p in hyp.parameters()), flush=True)
     # the auxiliary heads are training-only: they make z carry the attributes the adapter must draw
     heads = torch.nn.ModuleDict({k: torch.nn.Linear(hyper_img.Z, n) for k, n in AUX.items()})
-    params = list(hyp.parameters()) + (list(heads.parameters()) if args.aux else [])
+    params = [p for p in hyp.parameters() if p.requires_grad] + (list(heads.parameters()) if args.aux else [])
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     warm = 50
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
