@@ -130,7 +130,7 @@ def load_generator(model_id, base_path=None, ckpt_path=None):
     return base, gen, ck
 
 
-def export(model_id, outdir, base_path=None, ckpt_path=None):
+def export(model_id, outdir, base_path=None, ckpt_path=None, version="2.0.0"):
     spec = MODELS[model_id]
     base, gen, ck = load_generator(model_id, base_path, ckpt_path)
     groups = list(gen.groups)
@@ -204,7 +204,7 @@ def export(model_id, outdir, base_path=None, ckpt_path=None):
     # ---- manifest
     man = {
         "id": model_id,
-        "version": "2.0.0",
+        "version": version,
         "method": spec["method"],
         "description": spec["description"],
         "generator": "generator.onnx",
@@ -290,6 +290,7 @@ def main():
     ap.add_argument("--base", default="", help="base checkpoint (default ckpt/base.pt)")
     ap.add_argument("--ckpt", default="", help="generator checkpoint (default ckpt/<ga|iag>.pt)")
     ap.add_argument("--outdir", default="", help="default models/.staging/<id>")
+    ap.add_argument("--version", default="2.0.0", help="the manifest's version")
     args = ap.parse_args()
     common.setup()
     # export + verify in a scratch directory, then copy the graphs, tokenizer and manifest into
@@ -298,7 +299,7 @@ def main():
     final = args.outdir or os.path.join(common.ROOT, ".staging", args.model)
     outdir = final + ".tmp"
     shutil.rmtree(outdir, ignore_errors=True)
-    base, gen, man = export(args.model, outdir, args.base or None, args.ckpt or None)
+    base, gen, man = export(args.model, outdir, args.base or None, args.ckpt or None, args.version)
     # torch-side check: zero adapters reproduce the base exactly
     t = common.get_tok()
     ids, mask = common.pad([t.encode("question: where does ada amsel live ? answer:")])

@@ -1,10 +1,11 @@
 """Reads a shipped text model back into the training checkpoints (checkpoints do not survive a
 machine; the shipped files do): ckpt/base.pt from models/<id>/hf, ckpt/ga.pt from
 generator.onnx + combine.onnx (every trainable tensor by its initializer name; lora_B is the
-constant each lora_B output expands). The generator's arguments are the ones the shipped card
-names (mk 64, norm growth). export.py of these checkpoints verifies them against onnxruntime.
+constant each lora_B output expands). The generator's arguments are the ones the card names
+(v2: mk 64, norm growth; v2.1: --mk 256 --gate). Checked by re-exporting: export.py of these
+checkpoints gives the shipped initializers.
 
-  /usr/bin/python3 models/training/from_onnx_text.py [--model-dir models/generative-adapter-tiny]
+  /usr/bin/python3 models/training/from_onnx_text.py [--model-dir models/generative-adapter-tiny] [--mk 256 --gate]
 """
 import argparse, os
 import torch
@@ -16,19 +17,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", default="models/generative-adapter-tiny")
     ap.add_argument("--norm", default="growth")
-    ap.add_argument("--mk", type=int, default=64)
+    ap.add_argument("--mk", type=int, default=64, help="64 for v2, 256 for v2.1")
+    ap.add_argument("--gate", action="store_true", help="the generator has a write gate (v2.1)")
     args = ap.parse_args()
     common.setup()
     os.makedirs(common.CKPT, exist_ok=True)
     base, c = load_hf(os.path.join(args.model_dir, "hf"))
     torch.save({"cfg": c.to_dict(), "state": base.state_dict(), "step": 0}, os.path.join(common.CKPT, "base.pt"))
-    gen = hyper.GAGenerator(base, lm.ALL_GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm)
+    gen = hyper.GAGenerator(base, lm.ALL_GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm, gate=args.gate)
     init = {}
     graphs = {}
     for f in ("generator.onnx", "combine.onnx"):
         graphs[f], got = common.onnx_initializers(os.path.join(args.model_dir, f))
         init.update(got)
-    names = ("A1", "A2", "A3", "gain") + (("growth", "ref") if args.norm == "growth" else ())
+    names = ("A1", "A2", "A3", "gain") + (("growth", "ref") if args.norm == "growth" else ()) + (("gate_w", "gate_b") if args.gate else ())
     state = {f"{n}.{g}": init[f"gen.{n}.{g}"] for n in names for g in gen.groups}
     for node in graphs["combine.onnx"].graph.node:
         for o in node.output:
@@ -36,7 +38,7 @@ def main():
                 g = o[len("lora_B__"):]
                 state[f"B.{g}"] = init[node.input[0]].reshape(gen.B[g].shape)
     common.copy_params(gen, state, f"generator from {args.model_dir}")
-    torch.save({"args": {"mk": args.mk, "norm": args.norm, "from": args.model_dir}, "groups": lm.ALL_GROUPS,
+    torch.save({"args": {"mk": args.mk, "norm": args.norm, "gate": args.gate, "from": args.model_dir}, "groups": lm.ALL_GROUPS,
                 "step": 0, "state": {k: p.detach().clone() for k, p in gen.named_parameters()
                                      if not k.startswith("base.")}}, os.path.join(common.CKPT, "ga.pt"))
     print("wrote", common.CKPT, "base.pt and ga.pt")
