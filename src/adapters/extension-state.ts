@@ -2,7 +2,8 @@
  * What `extends` needs of an adapter of a chunked (additive-state) model, stored beside its
  * adapter files as `hyperadapt_state.safetensors`: the summed state of its closed windows and
  * the token ids of its last window (see text-windows.ts for why that is enough to extend it
- * exactly). An all-zero closed state (nothing closed yet) is stored as an empty tensor. PEFT, vLLM and LoRAX ignore the file; it is not part of the adapter's weights.
+ * exactly). An all-zero closed state (nothing closed yet) is stored as an empty tensor. PEFT,
+ * vLLM and LoRAX ignore the file; it is not part of the adapter's weights.
  */
 import { planSafetensors, readSafetensors } from './safetensors.js';
 import type { PlannedFile } from './assemble.js';
