@@ -121,7 +121,7 @@ def load_generator(model_id, base_path=None, ckpt_path=None):
     a = ck["args"]
     if spec["method"] == "generative-adapter":
         gen = hyper.GAGenerator(base, ck["groups"], r=common.LORA_R, mk=a["mk"], norm=a["norm"],
-                                 gate=a.get("gate", False))
+                                 gate=a.get("gate", False), prenorm=a.get("prenorm", False))
     else:
         gen = hyper.IAGHyperNet(base, ck["groups"], r=common.LORA_R, hidden=a["hidden"])
     missing = gen.load_state_dict(ck["state"], strict=False)

@@ -28,8 +28,9 @@ import lm
 
 
 class GAGenerator(nn.Module):
-    def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False):
+    def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False, prenorm=False):
         super().__init__()
+        self.prenorm = prenorm   # each window's state Frobenius-normalised before the sum (experiment)
         self.base = base
         for p in self.base.parameters():
             p.requires_grad_(False)
@@ -76,6 +77,8 @@ class GAGenerator(nn.Module):
             if self.gate:
                 V = V * torch.sigmoid(torch.matmul(H, self.gate_w[g]) + self.gate_b[g])
             out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]
+            if self.prenorm:   # every window weighs the same in the sum, whatever its length
+                out[g] = out[g] * (math.sqrt(self.mk * self.r) / torch.sqrt((out[g] * out[g]).sum(dim=(-1, -2), keepdim=True) + 1e-6))
         return out
 
     # flat state layout: groups in self.groups order, each [L, mk, r] row-major, concatenated

@@ -126,6 +126,7 @@ def main():
     ap.add_argument("--mk", type=int, default=64)
     ap.add_argument("--norm", default="frobenius")
     ap.add_argument("--gate", action="store_true", help="per-token write gate (hyper.GAGenerator)")
+    ap.add_argument("--prenorm", action="store_true", help="normalise each window's state before the sum")
     ap.add_argument("--widen_from", type=int, default=0, help="--init/--init_onnx has this mk (< --mk): "
                     "its weights fill the first keys, the new keys start small (nearly the same function)")
     ap.add_argument("--kd", type=float, default=0.0, help="weight of KL(base reading the fact's window || "
@@ -147,7 +148,8 @@ def main():
     pools = data.splits()
     forbidden = data.heldout_names(pools)
     base = common.load_base(args.base or None)
-    gen = hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm, gate=args.gate)
+    gen = hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm, gate=args.gate,
+                            prenorm=args.prenorm)
     src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.widen_from, norm=args.norm)
     if args.init:
         src_gen.load_state_dict(torch.load(args.init)["state"], strict=False)
