@@ -12,7 +12,7 @@ import torch
 import data, tok, lm, common, evalsets
 
 
-def rc_item(t, rng, src, cnt, other_w=0.2, max_q=8, single_p=0.0):
+def rc_item(t, rng, src, cnt, other_w=0.2, max_q=8, single_p=0.0, ents=(1, 1, 2, 3, None)):
     """'{window} question: q1 answer: a1 [EOS] question: q2 answer: a2 [EOS] ...' for up to
     max_q of the window's facts (random order, template or reworded question shapes).
     Weights: answers+EOS 1.0, everything else other_w."""
@@ -25,7 +25,7 @@ def rc_item(t, rng, src, cnt, other_w=0.2, max_q=8, single_p=0.0):
         doc = data.build_document(rng, src, rng.randint(2, 3), cnt, fill=True)
         wi = len(doc["windows"]) - 1
     else:
-        doc = data.build_document(rng, src, 1, cnt, max_entities=rng.choice([1, 1, 2, 3, None]),
+        doc = data.build_document(rng, src, 1, cnt, max_entities=rng.choice(ents),
                                   fill=rng.random() < 0.3)
         wi = 0
     facts = [f for w, s, f in data.doc_facts(doc) if w == wi]
@@ -61,17 +61,19 @@ def batch(items):
 @torch.no_grad()
 def evaluate(model, t, val):
     model.eval()
-    prompts, golds = [], []
+    prompts, golds, ents = [], [], []
     for it in val:
         for qa in it["qas"]:
             prompts.append(t.encode(common.context_prompt(it["windows"][qa["window"]], qa["question"])))
             golds.append(qa["answer"])
+            ents.append(qa["n_ents"])
     ems = []
     for i in range(0, len(prompts), 64):
         outs = common.greedy(model, prompts[i:i + 64])
         ems += [common.em(t.decode(o), g) for o, g in zip(outs, golds[i:i + 64])]
     model.train()
-    return {"rc_em": sum(ems) / len(ems), "n": len(ems)}
+    multi = [e for e, n in zip(ems, ents) if n > 1]
+    return {"rc_em": sum(ems) / len(ems), "multi_em": sum(multi) / max(1, len(multi)), "n": len(ems)}
 
 
 def init_from_hf(model, hf):
@@ -110,14 +112,20 @@ def main():
     ap.add_argument("--init_hf", default="", help="start from a shipped base's hf/ directory (e.g. v1's), "
                     "its embedding rows moved to this vocabulary's ids by token string; new tokens start random")
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--ents", default="1,1,2,3,0", help="max entities per one-window document, drawn "
+                    "uniformly from this list (0: no limit); e.g. 2,3,0 for multi-entity reading only")
+    ap.add_argument("--val_docs", type=int, default=24)
+    ap.add_argument("--best", default="", help="also keep the checkpoint with the best multi-entity "
+                    "validation EM here")
     args = ap.parse_args()
+    ents = tuple(int(x) or None for x in args.ents.split(","))
     common.setup(threads=args.threads, seed=args.seed)
     t = common.get_tok()
     cnt = evalsets.counter(t)
     pools = data.splits()
     forbidden = data.heldout_names(pools)
     mem = pools["mem_train"] + pools["mem_val"] + pools["mem_test"]
-    val = evalsets.ga_docs("ga_val", pools, t, 24, 1, seed=99, styles=data.TRAIN_STYLES,
+    val = evalsets.ga_docs("ga_val", pools, t, args.val_docs, 1, seed=99, styles=data.TRAIN_STYLES,
                            q_styles=data.TRAIN_STYLES)
     cfg = lm.Cfg(vocab=t.size)
     model = lm.TinyLM(cfg)
@@ -134,9 +142,10 @@ def main():
     prog = lambda s: max(s / args.steps, (time.time() - t0) / 60 / args.max_minutes if args.max_minutes else 0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * (
         0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog(s))))))
-    run = 0.0
+    run, best = 0.0, -1.0
     for step in range(1, args.steps + 1):
-        items = [rc_item(t, rng, src, cnt, args.other_w, single_p=args.single_p) for _ in range(args.rc)] + \
+        items = [rc_item(t, rng, src, cnt, args.other_w, single_p=args.single_p, ents=ents)
+                 for _ in range(args.rc)] + \
                 [mem_item(t, rng, mem) for _ in range(args.mem)]
         tot, wsum = 0.0, 0.0
         for part in (items[:args.rc], items[args.rc:]):
@@ -157,8 +166,13 @@ def main():
                   f"{time.time() - t0:.0f}s", flush=True)
         last = step == args.steps or prog(step) >= 1.0
         if step % args.eval_every == 0 or last:
-            print("eval", step, json.dumps(evaluate(model, t, val)), flush=True)
-            torch.save({"cfg": cfg.to_dict(), "state": model.state_dict(), "step": step}, args.out)
+            ev = evaluate(model, t, val)
+            print("eval", step, json.dumps(ev), flush=True)
+            ck = {"cfg": cfg.to_dict(), "state": model.state_dict(), "step": step}
+            torch.save(ck, args.out)
+            if args.best and ev["multi_em"] > best:
+                best = ev["multi_em"]
+                torch.save(ck, args.best)
         if last:
             break
     print("done", time.time() - t0, flush=True)

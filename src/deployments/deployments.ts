@@ -42,6 +42,8 @@ export interface DeployableAdapter {
 
 export interface DeploymentsOptions {
   redis: Redis;
+  /** The connection BullMQ's queue uses (default: `redis`); see createApiRedis for why the API keeps them apart. */
+  queueConnection?: Redis;
   keys: RedisKeys;
   targets: DeployTargets;
   attempts: number;
@@ -60,7 +62,7 @@ export class Deployments {
     this.keys = o.keys;
     this.targets = o.targets;
     this.queue = new Queue(DEPLOYMENTS_QUEUE, {
-      connection: o.redis,
+      connection: o.queueConnection ?? o.redis,
       prefix: o.keys.prefix,
       defaultJobOptions: { attempts: o.attempts, backoff: { type: 'exponential', delay: o.backoffMs }, removeOnComplete: true, removeOnFail: { age: 24 * 3600, count: 1000 } },
     });

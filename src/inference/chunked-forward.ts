@@ -44,8 +44,8 @@ export interface ChunkedStates {
 interface Doc {
   index: number;
   windows: number[][];
+  /** The closed windows' sum (the parent's, plus every window of this input but the last). */
   closed: Float32Array;
-  last: Float32Array;
   done: number;
   newTokens: number;
   parent: ExtensionState | undefined;
@@ -82,20 +82,30 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
     // A document of one window and no parent has nothing closed: an empty state, not S zeros
     // (no allocation, nothing copied to the writer, an empty tensor in its state file).
     const closed = item.parent ? Float32Array.from(item.parent.closed) : new Float32Array(windows.length > 1 ? S : 0);
-    docs.push({ index, windows, closed, last: new Float32Array(S), done: 0, newTokens: ids.length, parent: item.parent, progressId: item.progressId });
+    docs.push({ index, windows, closed, done: 0, newTokens: ids.length, parent: item.parent, progressId: item.progressId });
   });
 
-  const queue = docs.flatMap((d) => d.windows.map((_, w) => ({ d, w })));
+  // Each document's sum is built in its row of `summed` (the combine graph's input): a last
+  // window's state goes straight there — copied, for a document whose only contribution it is —
+  // and closed windows' into `closed`, added at the end. The window passes write their states
+  // into one reused buffer (onnxruntime fills it in place) instead of a new output per pass.
+  const sums = new Float32Array(docs.length * S);
   const rowsPerPass = Math.max(1, hooks.passRows);
+  const passOut = new Float32Array(Math.min(rowsPerPass, docs.reduce((n, d) => n + d.windows.length, 0)) * S);
+
+  const queue = docs.flatMap((d, slot) => d.windows.map((_, w) => ({ d, w, slot })));
   while (queue.length > 0) {
     const pass = queue.splice(0, rowsPerPass);
     const feeds = buildTextFeeds(manifest, pass.map(({ d, w }) => ({ [field]: d.windows[w]! })));
-    const out = await model.session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, hooks.tensor(v.type, v.data, v.dims)])));
-    const state = out.state!.data as Float32Array;
-    pass.forEach(({ d, w }, row) => {
-      const into = w === d.windows.length - 1 ? d.last : d.closed;
+    const state = passOut.subarray(0, pass.length * S);
+    await model.session.run(
+      Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, hooks.tensor(v.type, v.data, v.dims)])),
+      { state: hooks.tensor('float32', state, [pass.length, S]) },
+    );
+    pass.forEach(({ d, w, slot }, row) => {
       const from = row * S;
-      for (let k = 0; k < S; k++) into[k]! += state[from + k]!;
+      if (w === d.windows.length - 1 && d.closed.length === 0) sums.set(state.subarray(from, from + S), slot * S);
+      else addInto(w === d.windows.length - 1 ? sums.subarray(slot * S, (slot + 1) * S) : d.closed, state, from);
       d.done++;
     });
     for (const d of new Set(pass.map((p) => p.d))) {
@@ -110,14 +120,16 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
     }
   }
 
-  const kept = docs.filter((d) => !results[d.index]);
-  const summed = new Float32Array(kept.length * S);
+  const slots = docs.flatMap((d, slot) => (results[d.index] ? [] : [slot]));
+  // Dropped documents' rows leave the combine input (rare: only a cancel between passes).
+  const summed = slots.length === docs.length ? sums : new Float32Array(slots.length * S);
   const rowOf: number[] = [];
   const states: (ExtensionState | undefined)[] = new Array(items.length);
-  kept.forEach((d, row) => {
+  slots.forEach((slot, row) => {
+    const d = docs[slot]!;
     rowOf[d.index] = row;
-    if (d.closed.length === 0) summed.set(d.last, row * S);
-    else for (let k = 0; k < S; k++) summed[row * S + k] = d.closed[k]! + d.last[k]!;
+    if (summed !== sums) summed.set(sums.subarray(slot * S, (slot + 1) * S), row * S);
+    if (d.closed.length > 0) addInto(summed.subarray(row * S, (row + 1) * S), d.closed, 0);
     states[d.index] = {
       closed: d.closed,
       tail: d.windows[d.windows.length - 1]!,
@@ -126,5 +138,10 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
       windows: (d.parent ? d.parent.windows - 1 : 0) + d.windows.length,
     };
   });
-  return { summed, rowOf, rows: kept.length, states };
+  return { summed, rowOf, rows: slots.length, states };
+}
+
+/** into[k] += from[offset + k] for every k of `into`. */
+function addInto(into: Float32Array, from: Float32Array, offset: number): void {
+  for (let k = 0; k < into.length; k++) into[k]! += from[offset + k]!;
 }

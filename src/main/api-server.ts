@@ -44,14 +44,16 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
     log.warn('no API keys configured: serving without authentication on a loopback address, as tenant "local"');
   }
   const redis = createApiRedis(config.redisUrl);
-  await connectWithin(redis, 5000);
+  // BullMQ's queues get their own connection: see createApiRedis.
+  const queueRedis = createApiRedis(config.redisUrl);
+  await Promise.all([connectWithin(redis, 5000), connectWithin(queueRedis, 5000)]);
   const keys = new RedisKeys(config.queuePrefix);
   const tenantSettings = TenantSettings.fromConfig(config);
   const jobs = new JobStore(jobStoreOptions(config, redis, keys, tenantSettings));
-  const deployments = new Deployments({ redis, keys, targets: DeployTargets.fromFile(config.deployTargetsFile), attempts: config.deployAttempts, backoffMs: config.deployBackoffMs });
+  const deployments = new Deployments({ redis, queueConnection: queueRedis, keys, targets: DeployTargets.fromFile(config.deployTargetsFile), attempts: config.deployAttempts, backoffMs: config.deployBackoffMs });
   // A removed adapter's deployments are unloaded and unpublished.
   const adapters = new AdapterStore({ ...adapterStoreOptions(config, redis, keys), onRemoved: (tenant, ids) => deployments.removeAll(tenant, ids) });
-  const queue = new GenerateQueue({ connection: redis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
+  const queue = new GenerateQueue({ connection: queueRedis, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const events = new JobEvents(redis, keys.events());
   const readiness = { accepting: true };
   const webhooks = {
@@ -91,7 +93,7 @@ export async function startApi(config: Readonly<Config>, registry: ModelRegistry
         ['queue', () => queue.close()],
         ['deployments', () => deployments.close()],
         ['previews', () => previews.close()],
-        ['redis', () => redis.quit().catch(() => redis.disconnect())],
+        ['redis', () => Promise.all([redis, queueRedis].map((r) => r.quit().catch(() => r.disconnect()))).then(() => undefined)],
       ];
     }),
   };

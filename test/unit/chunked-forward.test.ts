@@ -25,14 +25,18 @@ const manifest = {
   chunking: { mode: 'additive-state', max_chunks: 16, graph: 'combine.onnx', sha256: '0'.repeat(64), state_size: 2 },
 } as unknown as Manifest;
 
-/** Stand-in generator: per row, [unpadded length, first id]; counts the rows it ran. */
+/**
+ * Stand-in generator: per row, [unpadded length, first id]; counts the rows it ran. Like
+ * onnxruntime, it writes into a preallocated output when the caller passes one.
+ */
 function session(): { s: ort.InferenceSession; rows: () => number } {
   let rows = 0;
   const s = {
-    run: async (feeds: Record<string, { data: BigInt64Array; dims: number[] }>) => {
+    run: async (feeds: Record<string, { data: BigInt64Array; dims: number[] }>, fetches?: Record<string, { data: Float32Array; dims: number[] }>) => {
       const [b, t] = feeds.input_ids!.dims as [number, number];
       rows += b;
-      const out = new Float32Array(b * 2);
+      if (fetches?.state) expect(fetches.state.dims).toEqual([b, 2]);
+      const out = fetches?.state?.data ?? new Float32Array(b * 2);
       for (let i = 0; i < b; i++) {
         let len = 0;
         for (let j = 0; j < t; j++) len += Number(feeds.attention_mask!.data[i * t + j]);
