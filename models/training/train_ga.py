@@ -98,21 +98,28 @@ def init_from_onnx(gen, path):
 
 @torch.no_grad()
 def widen(gen, old):
-    """gen (mk) from old (mk0 < mk): A2/A1 keep old's keys first, new keys small; the gain scaled by
-    sqrt(mk0/mk), which cancels the larger sqrt(mk r) of the normalisation."""
-    k0 = old.mk
+    """gen (mk, r) from old (mk0 <= mk, r0 <= r): A2/A1 keep old's keys first, new keys small; A3/B
+    keep old's value columns first, new value columns small in A3 and zero in B (so the adapter is
+    old's exactly but for the norm's small share of the new columns); the gain scaled by
+    sqrt(mk0 r0 / (mk r)), which cancels the larger sqrt(mk r) of the normalisation."""
+    k0, r0 = old.mk, old.r
     for g in gen.groups:
         gen.A2[g][:, :, :k0] = old.A2[g]
         gen.A2[g][:, :, k0:] *= 0.1
         gen.A1[g][:, :k0] = old.A1[g]
         gen.A1[g][:, k0:] *= 0.1
-        gen.A3[g].copy_(old.A3[g])
-        gen.B[g].copy_(old.B[g])
-        gen.gain[g].copy_(old.gain[g] * math.sqrt(k0 / gen.mk))
+        gen.A3[g][:, :, :r0] = old.A3[g]
+        gen.A3[g][:, :, r0:] *= 0.1
+        gen.B[g][:, :, :r0] = old.B[g]
+        gen.B[g][:, :, r0:] = 0.0
+        gen.gain[g].copy_(old.gain[g] * math.sqrt(k0 * r0 / (gen.mk * gen.r)))
+        if gen.gate and old.gate:
+            gen.gate_w[g].copy_(old.gate_w[g])
+            gen.gate_b[g].copy_(old.gate_b[g])
         if gen.norm == "growth":
             gen.growth[g].copy_(old.growth[g])
             gen.ref[g].copy_(old.ref[g])
-    print(f"widened mk {k0} -> {gen.mk}", flush=True)
+    print(f"widened mk {k0} -> {gen.mk}, r {r0} -> {gen.r}", flush=True)
 
 
 def main():
@@ -127,6 +134,10 @@ def main():
     ap.add_argument("--norm", default="frobenius")
     ap.add_argument("--gate", action="store_true", help="per-token write gate (hyper.GAGenerator)")
     ap.add_argument("--prenorm", action="store_true", help="normalise each window's state before the sum")
+    ap.add_argument("--r", type=int, default=common.LORA_R, help="LoRA rank (value dimensions); above the "
+                    "checkpoint's, give --widen_from (its mk) and --from_r (its r); lora_alpha stays 2r")
+    ap.add_argument("--from_r", type=int, default=common.LORA_R)
+    ap.add_argument("--from_gate", action="store_true", help="the checkpoint being widened has a write gate")
     ap.add_argument("--widen_from", type=int, default=0, help="--init/--init_onnx has this mk (< --mk): "
                     "its weights fill the first keys, the new keys start small (nearly the same function)")
     ap.add_argument("--kd", type=float, default=0.0, help="weight of KL(base reading the fact's window || "
@@ -148,9 +159,10 @@ def main():
     pools = data.splits()
     forbidden = data.heldout_names(pools)
     base = common.load_base(args.base or None)
-    gen = hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.mk, norm=args.norm, gate=args.gate,
+    gen = hyper.GAGenerator(base, GROUPS, r=args.r, mk=args.mk, norm=args.norm, gate=args.gate,
                             prenorm=args.prenorm)
-    src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=common.LORA_R, mk=args.widen_from, norm=args.norm)
+    src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=args.from_r, mk=args.widen_from,
+                                                                norm=args.norm, gate=args.from_gate)
     if args.init:
         src_gen.load_state_dict(torch.load(args.init)["state"], strict=False)
         print("initialised from", args.init, flush=True)

@@ -46,9 +46,13 @@ export function expectedDims(manifest: Manifest, batch: number): Record<string, 
 }
 
 /** float32 values per batch row of each output. */
-export function rowElements(manifest: Manifest): Record<string, number> {
-  return Object.fromEntries(Object.entries(expectedDims(manifest, 1)).map(([k, d]) => [k, d.reduce((a, b) => a * b, 1)]));
+export function rowElements(manifest: Manifest): Readonly<Record<string, number>> {
+  // Asked for every request and every batch: computed once per (immutable, loaded) manifest.
+  let e = rowSizes.get(manifest);
+  if (e === undefined) rowSizes.set(manifest, (e = Object.freeze(Object.fromEntries(Object.entries(expectedDims(manifest, 1)).map(([k, d]) => [k, d.reduce((a, b) => a * b, 1)])))));
+  return e;
 }
+const rowSizes = new WeakMap<Manifest, Readonly<Record<string, number>>>();
 
 /** Bytes one row of every output takes as float32 (what a batch row costs in memory). */
 export function rowFloat32Bytes(manifest: Manifest): number {

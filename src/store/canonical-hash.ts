@@ -9,11 +9,19 @@ export function canonicalize(value: unknown): unknown {
   if (typeof value === 'string') return value.normalize('NFC');
   if (Array.isArray(value)) return value.map(canonicalize);
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).map((k) => k.normalize('NFC')).sort()) {
-      const original = Object.keys(value).find((k) => k.normalize('NFC') === key)!;
-      out[key] = canonicalize((value as Record<string, unknown>)[original]);
+    // Keys NFC-normalised, then sorted; of two keys that normalise alike, the first one wins.
+    const entries: [string, unknown][] = [];
+    const seen = new Set<string>();
+    for (const [k, v] of Object.entries(value)) {
+      const key = k.normalize('NFC');
+      if (!seen.has(key)) {
+        seen.add(key);
+        entries.push([key, v]);
+      }
     }
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of entries) out[key] = canonicalize(v);
     return out;
   }
   if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite numbers have no canonical form');
