@@ -5,7 +5,8 @@
  * a median over repeated runs in this one process. Needs Redis at REDIS_URL.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -183,20 +184,18 @@ async function withService<T>(env: Record<string, string>, fn: (svc: TestService
   }
 }
 
-// 2. End to end: HTTP POST → job succeeded with files written (Prefer: wait returns then).
-const e2e = async (svc: TestService, concurrency: number, total: number) => {
-  const inputs = texts(total);
-  const lat: number[] = [];
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < inputs.length) {
-      const text = inputs[next++]!;
-      const [t, r] = await timed(() => call(svc.url, 'POST', '/v1/adapters', { model: modelId, input: { [field]: text } }, { prefer: 'wait=30' }));
-      if (r.body.status !== 'succeeded') throw new Error(`job ${r.body.id} ${r.body.status}`);
-      lat.push(t);
-    }
-  }));
-  return lat;
+// 2. End to end: HTTP POST → job succeeded with files written (Prefer: wait returns then), from
+// a client in its own process (an in-process fetch client's work landed on the service's loop).
+const e2e = async (svc: TestService, concurrency: number, total: number): Promise<number[]> => {
+  const file = path.join(tmpdir(), `hyperadapt-bench-bodies-${process.pid}.json`);
+  writeFileSync(file, JSON.stringify(texts(total).map((text) => ({ model: modelId, input: { [field]: text } }))));
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/test/bench/e2e-client.js'), svc.url, String(concurrency), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  rmSync(file, { force: true });
+  if (code !== 0) throw new Error(`the end-to-end client failed (exit ${String(code)})`);
+  return (JSON.parse(out) as { latencies: number[] }).latencies;
 };
 await withService({ BATCH_MAX_SIZE: '32', BATCH_MAX_WAIT_MS: '2', WORKER_CONCURRENCY: '64' }, async (svc) => {
   await e2e(svc, 1, 5);
