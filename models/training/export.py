@@ -120,7 +120,7 @@ def load_generator(model_id, base_path=None, ckpt_path=None):
     ck = torch.load(ckpt_path or os.path.join(common.CKPT, spec["ckpt"]))
     a = ck["args"]
     if spec["method"] == "generative-adapter":
-        gen = hyper.GAGenerator(base, ck["groups"], r=common.LORA_R, mk=a["mk"], norm=a["norm"],
+        gen = hyper.GAGenerator(base, ck["groups"], r=a.get("r", common.LORA_R), mk=a["mk"], norm=a["norm"],
                                  gate=a.get("gate", False), prenorm=a.get("prenorm", False))
     else:
         gen = hyper.IAGHyperNet(base, ck["groups"], r=common.LORA_R, hidden=a["hidden"])
@@ -138,8 +138,10 @@ def export(model_id, outdir, base_path=None, ckpt_path=None, version="2.0.0"):
     os.makedirs(outdir, exist_ok=True)
     t = common.get_tok()
     shutil.copyfile(common.TOKENIZER, os.path.join(outdir, "tokenizer.json"))
+    # Any rank keeps lora_alpha / r = common.LORA_ALPHA / common.LORA_R (the scaling trained with).
     scaling = common.LORA_ALPHA / common.LORA_R
-    r, L = common.LORA_R, c.n_layers
+    r, L = gen.r, c.n_layers
+    lora_alpha = int(round(scaling * r))
 
     # ---- base.onnx
     ids, mask = common.pad([t.encode("question: who runs vantor labs ? answer:"),
@@ -220,7 +222,7 @@ def export(model_id, outdir, base_path=None, ckpt_path=None, version="2.0.0"):
              "role": "attention_mask"}],
         "pad_token_id": tok.PAD,
         "padding_side": "right",
-        "lora": {"r": r, "lora_alpha": common.LORA_ALPHA, "use_rslora": False},
+        "lora": {"r": r, "lora_alpha": lora_alpha, "use_rslora": False},
         "groups": [{"name": g, "output_a": f"lora_A__{g}", "output_b": f"lora_B__{g}",
                     "in": c.module_dims(g)[0], "out": c.module_dims(g)[1],
                     "modules": [f"model.layers.{i}.{'self_attn' if g in lm.ATTN else 'mlp'}.{g}"
@@ -303,8 +305,8 @@ def main():
     # torch-side check: zero adapters reproduce the base exactly
     t = common.get_tok()
     ids, mask = common.pad([t.encode("question: where does ada amsel live ? answer:")])
-    z = {g: (torch.zeros(1, base.c.n_layers, common.LORA_R, base.c.module_dims(g)[0]),
-             torch.zeros(1, base.c.n_layers, base.c.module_dims(g)[1], common.LORA_R))
+    z = {g: (torch.zeros(1, base.c.n_layers, gen.r, base.c.module_dims(g)[0]),
+             torch.zeros(1, base.c.n_layers, base.c.module_dims(g)[1], gen.r))
          for g in gen.groups}
     with torch.no_grad():
         d = (base(ids, mask, lora=z) - base(ids, mask)).abs().max().item()
