@@ -85,10 +85,10 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
     docs.push({ index, windows, closed, done: 0, newTokens: ids.length, parent: item.parent, progressId: item.progressId });
   });
 
-  // Each document's sum is built in its row of `summed` (the combine graph's input): a last
-  // window's state goes straight there — copied, for a document whose only contribution it is —
-  // and closed windows' into `closed`, added at the end. The window passes write their states
-  // into one reused buffer (onnxruntime fills it in place) instead of a new output per pass.
+  // Each document's sum is built in its row of `sums` (the combine graph's input): its last
+  // window's state is copied there, its closed windows' go into `closed`, added at the end. The
+  // window passes write their states into one reused buffer (onnxruntime fills it in place)
+  // instead of a new output per pass.
   const sums = new Float32Array(docs.length * S);
   const rowsPerPass = Math.max(1, hooks.passRows);
   const passOut = new Float32Array(Math.min(rowsPerPass, docs.reduce((n, d) => n + d.windows.length, 0)) * S);
@@ -103,9 +103,12 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
       { state: hooks.tensor('float32', state, [pass.length, S]) },
     );
     pass.forEach(({ d, w, slot }, row) => {
-      const from = row * S;
-      if (w === d.windows.length - 1 && d.closed.length === 0) sums.set(state.subarray(from, from + S), slot * S);
-      else addInto(w === d.windows.length - 1 ? sums.subarray(slot * S, (slot + 1) * S) : d.closed, state, from);
+      const window = state.subarray(row * S, (row + 1) * S);
+      // A row's first contribution is copied (memcpy), later ones added: the last window is the
+      // only one written to `sums`; `closed` starts as zeros unless a parent's state is in it.
+      if (w === d.windows.length - 1) sums.set(window, slot * S);
+      else if (w === 0 && !d.parent) d.closed.set(window);
+      else addInto(d.closed, window);
       d.done++;
     });
     for (const d of new Set(pass.map((p) => p.d))) {
@@ -129,7 +132,7 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
     const d = docs[slot]!;
     rowOf[d.index] = row;
     if (summed !== sums) summed.set(sums.subarray(slot * S, (slot + 1) * S), row * S);
-    if (d.closed.length > 0) addInto(summed.subarray(row * S, (row + 1) * S), d.closed, 0);
+    if (d.closed.length > 0) addInto(summed.subarray(row * S, (row + 1) * S), d.closed);
     states[d.index] = {
       closed: d.closed,
       tail: d.windows[d.windows.length - 1]!,
@@ -141,7 +144,7 @@ export async function readWindows(model: ChunkedModel, items: GenerateItem[], re
   return { summed, rowOf, rows: slots.length, states };
 }
 
-/** into[k] += from[offset + k] for every k of `into`. */
-function addInto(into: Float32Array, from: Float32Array, offset: number): void {
-  for (let k = 0; k < into.length; k++) into[k]! += from[offset + k]!;
+/** into[k] += from[k] for every k. */
+function addInto(into: Float32Array, from: Float32Array): void {
+  for (let k = 0; k < into.length; k++) into[k]! += from[k]!;
 }
