@@ -28,9 +28,10 @@ import lm
 
 
 class GAGenerator(nn.Module):
-    def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False, prenorm=False):
+    def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False, prenorm=False, topk=0):
         super().__init__()
         self.prenorm = prenorm   # each window's state Frobenius-normalised before the sum (experiment)
+        self.topk = topk         # keep each token's topk largest |key| entries, zero the rest (experiment)
         self.base = base
         for p in self.base.parameters():
             p.requires_grad_(False)
@@ -73,6 +74,9 @@ class GAGenerator(nn.Module):
         out = {}
         for g in self.groups:
             K = torch.matmul(H, self.A2[g])                               # [b,L,T,mk]
+            if self.topk:   # sparse keys: fewer tokens share a key dimension, less interference
+                idx = K.abs().topk(self.topk, dim=-1).indices
+                K = torch.zeros_like(K).scatter(-1, idx, K.gather(-1, idx))
             V = torch.matmul(H, self.A3[g])                               # [b,L,T,r]
             if self.gate:
                 V = V * torch.sigmoid(torch.matmul(H, self.gate_w[g]) + self.gate_b[g])

@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--norm", default="frobenius")
     ap.add_argument("--gate", action="store_true", help="per-token write gate (hyper.GAGenerator)")
     ap.add_argument("--prenorm", action="store_true", help="normalise each window's state before the sum")
+    ap.add_argument("--topk", type=int, default=0, help="sparse keys: each token keeps its topk largest |key| "
+                    "entries (experiment; export does not support it yet)")
     ap.add_argument("--r", type=int, default=common.LORA_R, help="LoRA rank (value dimensions); above the "
                     "checkpoint's, give --widen_from (its mk) and --from_r (its r); lora_alpha stays 2r")
     ap.add_argument("--from_r", type=int, default=common.LORA_R)
@@ -160,7 +162,7 @@ def main():
     forbidden = data.heldout_names(pools)
     base = common.load_base(args.base or None)
     gen = hyper.GAGenerator(base, GROUPS, r=args.r, mk=args.mk, norm=args.norm, gate=args.gate,
-                            prenorm=args.prenorm)
+                            prenorm=args.prenorm, topk=args.topk)
     src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=args.from_r, mk=args.widen_from,
                                                                 norm=args.norm, gate=args.from_gate)
     if args.init:
