@@ -10,18 +10,13 @@ export function canonicalize(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonicalize);
   if (value !== null && typeof value === 'object') {
     // Keys NFC-normalised, then sorted; of two keys that normalise alike, the first one wins.
-    const entries: [string, unknown][] = [];
-    const seen = new Set<string>();
+    const byKey = new Map<string, unknown>();
     for (const [k, v] of Object.entries(value)) {
       const key = k.normalize('NFC');
-      if (!seen.has(key)) {
-        seen.add(key);
-        entries.push([key, v]);
-      }
+      if (!byKey.has(key)) byKey.set(key, v);
     }
-    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const out: Record<string, unknown> = {};
-    for (const [key, v] of entries) out[key] = canonicalize(v);
+    for (const key of [...byKey.keys()].sort()) out[key] = canonicalize(byKey.get(key));
     return out;
   }
   if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite numbers have no canonical form');

@@ -77,12 +77,12 @@ const windowTokens = model.manifest.condition.kind === 'text' ? model.manifest.c
  * documents (a chunked model's sample also holds 4- and 16-window ones, which would make every
  * figure below a mix of workloads; the goals are per one-window adapter).
  */
+const sampleFile = path.join(model.dir, 'eval-sample.json');
+const sampleTexts: string[] = existsSync(sampleFile)
+  ? [...new Set((JSON.parse(readFileSync(sampleFile, 'utf8')).items as { context: string; question: string; n_windows?: number }[]).filter((i) => (i.n_windows ?? 1) === 1).map((i) => (field === 'question' ? i.question : i.context)))]
+  : ['the blue city of the red lives', 'a green city in the blue', 'the red works at the city'];
 let textCounter = 0;
 function texts(n: number): string[] {
-  const sampleFile = path.join(model.dir, 'eval-sample.json');
-  const base: string[] = existsSync(sampleFile)
-    ? [...new Set((JSON.parse(readFileSync(sampleFile, 'utf8')).items as { context: string; question: string; n_windows?: number }[]).filter((i) => (i.n_windows ?? 1) === 1).map((i) => (field === 'question' ? i.question : i.context)))]
-    : ['the blue city of the red lives', 'a green city in the blue', 'the red works at the city'];
   // A number makes every text a new adapter (one counter for the whole run, so no two phases
   // share a text); a text it pushes past one window is skipped. The sample's documents fill their
   // windows: salted with a phase name, 35-68% of them became two-window documents, read as two
@@ -90,7 +90,7 @@ function texts(n: number): string[] {
   const out: string[] = [];
   for (let i = 0; out.length < n; i++) {
     if (i > n * 20) throw new Error(`fewer than ${n} numbered texts fit one window of ${windowTokens}`);
-    const text = `${base[i % base.length]!} ${textCounter}`;
+    const text = `${sampleTexts[i % sampleTexts.length]!} ${textCounter}`;
     if (model.tokenizer!.count(text) <= windowTokens) {
       out.push(text);
       textCounter++;
@@ -119,6 +119,16 @@ const forward = async (feeds: Record<string, ort.Tensor>): Promise<void> => {
 // The floor is measured on the service's workload: consecutive batches of the same texts the
 // service is given (one text alone would make the floor that text's, e.g. a short one's).
 const rawBatches = new Map<number, Record<string, ort.Tensor>[]>();
+/**
+ * Runs `fn` between two raw measurements at batch `b` (this machine's speed drifts over minutes)
+ * and returns its result with the faster floor, in ms per batch: the conservative choice, as a
+ * floor taken while the machine is still busy would flatter the service.
+ */
+async function withFloor<T>(b: number, fn: () => Promise<T>): Promise<[T, number]> {
+  const before = await measureRaw(b, 1);
+  const result = await fn();
+  return [result, Math.min(before, await measureRaw(b, 1))];
+}
 /** Milliseconds per batch of `b`, the median over `repeats` passes through the workload. */
 async function measureRaw(b: number, repeats: number): Promise<number> {
   let batches = rawBatches.get(b);
@@ -204,14 +214,10 @@ await withService({ BATCH_MAX_SIZE: '32', BATCH_MAX_WAIT_MS: '2', WORKER_CONCURR
     const p99s: number[] = [];
     const overheads: number[] = [];
     for (let r = 0; r < REPEATS; r++) {
-      // The floor is taken again just before and just after each run (this machine's speed drifts
-      // over minutes), the faster of the two: the conservative choice.
-      const before = c === 1 ? await measureRaw(1, 1) : 0;
-      const lat = await e2e(svc, c, c === 1 ? 30 : 128);
-      const after = c === 1 ? await measureRaw(1, 1) : 0;
+      const [lat, floor] = c === 1 ? await withFloor(1, () => e2e(svc, c, 30)) : [await e2e(svc, c, 128), 0];
       p50s.push(percentile(lat, 50));
       p99s.push(percentile(lat, 99));
-      overheads.push(percentile(lat, 50) - Math.min(before, after));
+      overheads.push(percentile(lat, 50) - floor);
     }
     results[`e2e_c${c}`] = { p50_ms: median(p50s), p99_ms: median(p99s) };
     report(`end to end, concurrency ${c}: p50 / p99`, `${ms(median(p50s))} / ${ms(median(p99s))}`);
@@ -275,7 +281,10 @@ async function drain(batch: number, workers: number): Promise<number> {
     return (DEPTH / elapsed) * 1000;
   } finally {
     // Gone before anything else is measured (a floor taken while one still shuts down is slow).
-    await Promise.all(procs.map((p) => new Promise((resolve) => (p.exitCode !== null ? resolve(undefined) : (p.once('exit', resolve), p.kill('SIGTERM'))))));
+    await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((resolve) => {
+      p.once('exit', resolve);
+      p.kill('SIGTERM');
+    }))));
     await queue.close();
     await svc.close();
   }
@@ -300,18 +309,15 @@ report('batched throughput / raw forward at B=32', `${((100 * on) / rawB32).toFi
 // call to finish the batch — which the raw forward does not have).
 const scale: Record<string, number> = {};
 const byBatch: Record<number, number> = {};
-/** Per service batch size: each drain over the raw best measured right before it. */
+/** Per service batch size: each drain over the raw best measured around it (withFloor). */
 const pairedRatios: Record<number, number[]> = {};
 for (const b of [...new Set([bestBatch, 8])]) {
   const runs: number[] = [];
   pairedRatios[b] = [];
   for (let r = 0; r < Math.max(2, REPEATS - 2); r++) {
-    // The floor just before and just after the drain, the faster of the two (the conservative
-    // choice: a floor taken while the machine is still busy would flatter the service).
-    const before = (bestBatch / (await measureRaw(bestBatch, 1))) * 1000;
-    runs.push(await drain(b, 1));
-    const after = (bestBatch / (await measureRaw(bestBatch, 1))) * 1000;
-    pairedRatios[b]!.push(runs[r]! / Math.max(before, after));
+    const [rate, floorMs] = await withFloor(bestBatch, () => drain(b, 1));
+    runs.push(rate);
+    pairedRatios[b]!.push(rate / ((bestBatch / floorMs) * 1000));
   }
   byBatch[b] = median(runs);
   report(`throughput at depth ${DEPTH}, 1 worker process (B=${b})`, `${median(runs).toFixed(0)} adapters/s`);
