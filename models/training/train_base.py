@@ -67,7 +67,7 @@ def window_ids_with_binding(t, sentences):
             vals = {f[2] for f in st["facts"]}
             v = t.encode(next(iter(vals))) if len(vals) == 1 else None
             a, b = find(sid, name), (find(sid, v) if v else -1)
-            start = max(a, b if v else a)
+            start = max(a, b) if v else a
             if a >= 0 and len(name) == 2 and (not v or b >= 0):
                 aux += [(len(ids) + k, name[0], name[1], v[0] if v else -100) for k in range(start, len(sid))]
         ids += sid
@@ -90,8 +90,8 @@ def batch(items):
         n = len(s)
         labels[r, :n - 1] = ids[r, 1:n]
         w[r, :n - 1] = torch.tensor(ws[1:])
-        for pos, a, b, v in ax:
-            aux[r, pos] = torch.tensor([a, b, v])
+        if ax:
+            aux[r, [x[0] for x in ax]] = torch.tensor([x[1:] for x in ax])
     return ids, mask, labels, w, aux
 
 
