@@ -28,25 +28,47 @@ def sample_windows(rng, mix):
     return 16
 
 
-def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False):
+def pick_facts(rng, facts, k, boost):
+    """k of a document's facts without replacement; a fact whose attribute is in `boost`
+    {attr: weight} is that many times as likely to be drawn (weight 1 elsewhere)."""
+    if not boost:
+        rng.shuffle(facts)
+        return facts[:k]
+    pool, out = list(facts), []
+    while pool and len(out) < k:
+        w = [boost.get(f[2][1], 1.0) for f in pool]
+        out.append(pool.pop(rng.choices(range(len(pool)), weights=w)[0]))
+    return out
+
+
+def parse_boost(spec):
+    """'ceo,mayor=4' -> {'ceo': 4.0, 'mayor': 4.0}; '' -> {}."""
+    if not spec:
+        return {}
+    names, w = spec.split("=")
+    return {a: float(w) for a in names.split(",")}
+
+
+def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=None,
+               ents=(1, 1, 2, 3, None), same_kind_p=0.4):
     """teacher: also each question's --kd teacher row (the base with the fact's window in its
-    prompt); None in its place otherwise."""
+    prompt); None in its place otherwise. boost: see pick_facts. ents: the max-entities choices
+    of a one-window document (None: as many as fit); same_kind_p: share of documents whose
+    entities are all of one kind (where two entities state the same attribute)."""
     wins, widx, rows, recon = [], [], [], []
     for i in range(n_docs):
         src.reset()
         nw = sample_windows(rng, mix)
         if nw == 1:
-            doc = data.build_document(rng, src, 1, cnt, max_entities=rng.choice([1, 1, 2, 3, None]),
-                                      fill=rng.random() < 0.3)
+            doc = data.build_document(rng, src, 1, cnt, max_entities=rng.choice(ents),
+                                      fill=rng.random() < 0.3, same_kind_p=same_kind_p)
         else:
-            doc = data.build_document(rng, src, nw, cnt, fill=True)
+            doc = data.build_document(rng, src, nw, cnt, fill=True, same_kind_p=same_kind_p)
         ws = [t.encode(data.window_text(doc, k)) for k in range(len(doc["windows"]))]
         wins += ws
         widx += [i] * len(ws)
         recon.append(rng.choice(ws))
-        facts = data.doc_facts(doc)
-        rng.shuffle(facts)
-        for wi, _, (n, a, v) in facts[:q_per_doc]:
+        for wi, _, (n, a, v) in pick_facts(rng, data.doc_facts(doc), q_per_doc, boost):
             q = data.question_text(doc["entities"][n], a, rng.choice(data.TRAIN_STYLES), rng)
             p, tg = common.qa_ids(t, common.closed_prompt(q), v)
             teach = None
@@ -145,6 +167,12 @@ def main():
     ap.add_argument("--kd", type=float, default=0.0, help="weight of KL(base reading the fact's window || "
                     "adapted base, closed-book) on the answer tokens; 1 - kd stays on the gold answer")
     ap.add_argument("--recon", type=float, default=0.5, help="weight of a window-reconstruction LM loss")
+    ap.add_argument("--boost", default="", help="'ceo,mayor=4': questions about these attributes are drawn "
+                    "4x as often from a document's facts (the two-word person-name values the adapter misses)")
+    ap.add_argument("--ents", default="1,1,2,3,0", help="max entities of a one-window training document, "
+                    "drawn from this list (0: as many as fit)")
+    ap.add_argument("--same_kind_p", type=float, default=0.4, help="share of documents whose entities are "
+                    "all of one kind (distractors: two entities state the same attribute)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two trainers share the 2 cores)")
     ap.add_argument("--eval_every", type=int, default=400)
@@ -192,13 +220,16 @@ def main():
                             q_styles=data.TRAIN_STYLES, max_q=24)
     rng = random.Random(args.seed + 1)
     src = data.entity_source(rng, pools["ga_train"], forbidden)
+    boost = parse_boost(args.boost)
+    ents = [int(x) or None for x in args.ents.split(",")]
     run, best = 0.0, -1.0
     scaling = common.LORA_ALPHA / common.LORA_R
     if args.init or args.init_onnx:   # where the initialisation starts, on this base
         print(f"eval 0 val_em_1win {evaluate(gen, t, val1):.3f} val_em_4win {evaluate(gen, t, val4):.3f}", flush=True)
     for step in range(1, args.steps + 1):
         wins, widx, rows, recon = make_batch(t, rng, src, cnt, args.docs, args.mix, args.q_per_doc,
-                                              teacher=args.kd > 0)
+                                              teacher=args.kd > 0, boost=boost, ents=ents,
+                                              same_kind_p=args.same_kind_p)
         ids, mask = common.pad(wins)
         S = gen.sum_windows(gen.states(ids, mask), widx, args.docs)
         lora = gen.from_states(S)
