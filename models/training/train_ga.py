@@ -79,6 +79,62 @@ def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=No
     return wins, torch.tensor(widx), rows, recon
 
 
+def retrieval_loss(gen, ids, mask, widx, n_docs, rows, t, layers=(1, 2, 3), groups=("q_proj", "k_proj", "v_proj"),
+                   tau=10.0):
+    """Auxiliary binding loss for the generator (--retr W): the LoRA reads its state with
+    z = A1 x at a question's last prompt token (x = the module's input there) and each document
+    token t contributes in proportion to k_t . z, so ask that read to point at the tokens of the
+    answer: a softmax over the document's tokens of cos(k_t, z) * tau, cross-entropy towards the
+    positions holding the answer's first token (a distractor's value is a negative, unless it is
+    the same word). Keys and queries of `groups` (whose input is the layer's input_layernorm) at
+    `layers` (>= 1: the query's input is the previous layer's output)."""
+    base = gen.base
+    with torch.no_grad():
+        _, hs = base(ids, mask, return_hidden=True)
+        # the document tokens, per document, padded: (row, pos) of every real token
+        per = [[] for _ in range(n_docs)]
+        for r in range(ids.shape[0]):
+            d = int(widx[r])
+            per[d] += [(r, p) for p in range(int(mask[r].sum()))]
+        nmax = max(len(x) for x in per)
+        ri = torch.zeros(n_docs, nmax, dtype=torch.long)
+        pi = torch.zeros(n_docs, nmax, dtype=torch.long)
+        dm = torch.zeros(n_docs, nmax, dtype=torch.bool)
+        for d, x in enumerate(per):
+            if x:
+                ri[d, :len(x)] = torch.tensor([a for a, _ in x])
+                pi[d, :len(x)] = torch.tensor([b for _, b in x])
+                dm[d, :len(x)] = True
+        dtok = ids[ri, pi]                                                # [docs, nmax]
+        stud = [r for _, r, _ in rows]
+        qi, qm, _, _ = common.lm_batch(stud)
+        _, qh = base(qi, qm, return_hidden=True)
+        last = torch.tensor([len(p) - 1 for p, _, _ in stud])
+        qdoc = torch.tensor([i for i, _, _ in rows])
+        first = torch.tensor([tg[0] for _, tg, _ in stud])
+        pos = (dtok[qdoc] == first[:, None]) & dm[qdoc]                   # [nq, nmax]
+        has = pos.any(1)
+        if not has.any():
+            return torch.zeros(())
+    total, n = 0.0, 0
+    for l in layers:
+        H = lm.rms(hs[l])[ri, pi]                                         # [docs, nmax, d]
+        with torch.no_grad():
+            xq = base.model.layers[l].input_layernorm(qh[l - 1])[torch.arange(len(last)), last]   # [nq, d]
+        for g in groups:
+            K = F.normalize(torch.matmul(H, gen.A2[g][l]), dim=-1)        # [docs, nmax, mk]
+            z = F.normalize(torch.matmul(xq, gen.A1[g][l].t()), dim=-1)  # [nq, mk]
+            # every question against every document's tokens, then each its own document's row
+            # (a gather of K per question would copy the document's keys once per question)
+            sc = torch.einsum("qm,dnm->qdn", z, K)[torch.arange(len(qdoc)), qdoc] * tau
+            sc = sc.masked_fill(~dm[qdoc], -1e9)
+            lse_all = torch.logsumexp(sc, 1)
+            lse_pos = torch.logsumexp(sc.masked_fill(~pos, -1e9), 1)
+            total = total + ((lse_all - lse_pos)[has]).mean()
+            n += 1
+    return total / n
+
+
 def expand(lora, idx):
     return {g: (A[idx], B[idx]) for g, (A, B) in lora.items()}
 
@@ -166,6 +222,8 @@ def main():
                     "its weights fill the first keys, the new keys start small (nearly the same function)")
     ap.add_argument("--kd", type=float, default=0.0, help="weight of KL(base reading the fact's window || "
                     "adapted base, closed-book) on the answer tokens; 1 - kd stays on the gold answer")
+    ap.add_argument("--retr", type=float, default=0.0, help="weight of the auxiliary retrieval loss "
+                    "(retrieval_loss: the state's read at a question points at the answer's tokens)")
     ap.add_argument("--recon", type=float, default=0.5, help="weight of a window-reconstruction LM loss")
     ap.add_argument("--boost", default="", help="'ceo,mayor=4': questions about these attributes are drawn "
                     "4x as often from a document's facts (the two-word person-name values the adapter misses)")
@@ -222,7 +280,7 @@ def main():
     src = data.entity_source(rng, pools["ga_train"], forbidden)
     boost = parse_boost(args.boost)
     ents = [int(x) or None for x in args.ents.split(",")]
-    run, best = 0.0, -1.0
+    run, rrun, best = 0.0, 0.0, -1.0
     scaling = common.LORA_ALPHA / common.LORA_R
     if args.init or args.init_onnx:   # where the initialisation starts, on this base
         print(f"eval 0 val_em_1win {evaluate(gen, t, val1):.3f} val_em_4win {evaluate(gen, t, val4):.3f}", flush=True)
@@ -247,6 +305,10 @@ def main():
             sp = common.answer_positions(stud)
             slog = F.log_softmax(logits[sp[:, 0], sp[:, 1]], -1)
             loss = (1 - args.kd) * loss + args.kd * F.kl_div(slog, tlog, log_target=True, reduction="batchmean")
+        if args.retr > 0:
+            rl = retrieval_loss(gen, ids, mask, widx, args.docs, rows, t)
+            loss = loss + args.retr * rl
+            rrun = 0.98 * rrun + 0.02 * float(rl) if step > 1 else float(rl)
         if args.recon > 0:
             di, dm, dl, dw = common.lm_batch([(d, [], 1.0) for d in recon])
             loss = loss + args.recon * common.weighted_ce(
@@ -257,7 +319,8 @@ def main():
         opt.step(); sched.step()
         run = 0.98 * run + 0.02 * loss.item() if step > 1 else loss.item()
         if step % 50 == 0:
-            print(f"step {step} loss {run:.3f} {time.time() - t0:.0f}s", flush=True)
+            print(f"step {step} loss {run:.3f}" + (f" retr {rrun:.3f}" if args.retr > 0 else "") +
+                  f" {time.time() - t0:.0f}s", flush=True)
         last = step == args.steps or prog(step) >= 1.0
         if step % args.eval_every == 0 or last:
             v1, v4 = evaluate(gen, t, val1), evaluate(gen, t, val4)
