@@ -13,6 +13,7 @@ import argparse, math, os, random, time, json
 import torch
 import torch.nn.functional as F
 import data, tok, lm, common, hyper, evalsets
+from ga_aux import pick_facts, parse_boost, retrieval_loss
 
 GROUPS = lm.ALL_GROUPS
 
@@ -26,27 +27,6 @@ def sample_windows(rng, mix):
         if u < acc:
             return rng.randint(lo, hi)
     return 16
-
-
-def pick_facts(rng, facts, k, boost):
-    """k of a document's facts without replacement; a fact whose attribute is in `boost`
-    {attr: weight} is that many times as likely to be drawn (weight 1 elsewhere)."""
-    if not boost:
-        rng.shuffle(facts)
-        return facts[:k]
-    pool, out = list(facts), []
-    while pool and len(out) < k:
-        w = [boost.get(f[2][1], 1.0) for f in pool]
-        out.append(pool.pop(rng.choices(range(len(pool)), weights=w)[0]))
-    return out
-
-
-def parse_boost(spec):
-    """'ceo,mayor=4' -> {'ceo': 4.0, 'mayor': 4.0}; '' -> {}."""
-    if not spec:
-        return {}
-    names, w = spec.split("=")
-    return {a: float(w) for a in names.split(",")}
 
 
 def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=None,
@@ -77,62 +57,6 @@ def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=No
                 teach = (tp, tg, 0.0)
             rows.append((i, (p, tg, 0.0), teach))
     return wins, torch.tensor(widx), rows, recon
-
-
-def retrieval_loss(gen, ids, mask, widx, n_docs, rows, t, layers=(1, 2, 3), groups=("q_proj", "k_proj", "v_proj"),
-                   tau=10.0):
-    """Auxiliary binding loss for the generator (--retr W): the LoRA reads its state with
-    z = A1 x at a question's last prompt token (x = the module's input there) and each document
-    token t contributes in proportion to k_t . z, so ask that read to point at the tokens of the
-    answer: a softmax over the document's tokens of cos(k_t, z) * tau, cross-entropy towards the
-    positions holding the answer's first token (a distractor's value is a negative, unless it is
-    the same word). Keys and queries of `groups` (whose input is the layer's input_layernorm) at
-    `layers` (>= 1: the query's input is the previous layer's output)."""
-    base = gen.base
-    with torch.no_grad():
-        _, hs = base(ids, mask, return_hidden=True)
-        # the document tokens, per document, padded: (row, pos) of every real token
-        per = [[] for _ in range(n_docs)]
-        for r in range(ids.shape[0]):
-            d = int(widx[r])
-            per[d] += [(r, p) for p in range(int(mask[r].sum()))]
-        nmax = max(len(x) for x in per)
-        ri = torch.zeros(n_docs, nmax, dtype=torch.long)
-        pi = torch.zeros(n_docs, nmax, dtype=torch.long)
-        dm = torch.zeros(n_docs, nmax, dtype=torch.bool)
-        for d, x in enumerate(per):
-            if x:
-                ri[d, :len(x)] = torch.tensor([a for a, _ in x])
-                pi[d, :len(x)] = torch.tensor([b for _, b in x])
-                dm[d, :len(x)] = True
-        dtok = ids[ri, pi]                                                # [docs, nmax]
-        stud = [r for _, r, _ in rows]
-        qi, qm, _, _ = common.lm_batch(stud)
-        _, qh = base(qi, qm, return_hidden=True)
-        last = torch.tensor([len(p) - 1 for p, _, _ in stud])
-        qdoc = torch.tensor([i for i, _, _ in rows])
-        first = torch.tensor([tg[0] for _, tg, _ in stud])
-        pos = (dtok[qdoc] == first[:, None]) & dm[qdoc]                   # [nq, nmax]
-        has = pos.any(1)
-        if not has.any():
-            return torch.zeros(())
-    total, n = 0.0, 0
-    for l in layers:
-        H = lm.rms(hs[l])[ri, pi]                                         # [docs, nmax, d]
-        with torch.no_grad():
-            xq = base.model.layers[l].input_layernorm(qh[l - 1])[torch.arange(len(last)), last]   # [nq, d]
-        for g in groups:
-            K = F.normalize(torch.matmul(H, gen.A2[g][l]), dim=-1)        # [docs, nmax, mk]
-            z = F.normalize(torch.matmul(xq, gen.A1[g][l].t()), dim=-1)  # [nq, mk]
-            # every question against every document's tokens, then each its own document's row
-            # (a gather of K per question would copy the document's keys once per question)
-            sc = torch.einsum("qm,dnm->qdn", z, K)[torch.arange(len(qdoc)), qdoc] * tau
-            sc = sc.masked_fill(~dm[qdoc], -1e9)
-            lse_all = torch.logsumexp(sc, 1)
-            lse_pos = torch.logsumexp(sc.masked_fill(~pos, -1e9), 1)
-            total = total + ((lse_all - lse_pos)[has]).mean()
-            n += 1
-    return total / n
 
 
 def expand(lora, idx):
@@ -306,7 +230,7 @@ def main():
             slog = F.log_softmax(logits[sp[:, 0], sp[:, 1]], -1)
             loss = (1 - args.kd) * loss + args.kd * F.kl_div(slog, tlog, log_target=True, reduction="batchmean")
         if args.retr > 0:
-            rl = retrieval_loss(gen, ids, mask, widx, args.docs, rows, t)
+            rl = retrieval_loss(gen, ids, mask, widx, args.docs, rows)
             loss = loss + args.retr * rl
             rrun = 0.98 * rrun + 0.02 * float(rl) if step > 1 else float(rl)
         if args.recon > 0:
