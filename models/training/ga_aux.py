@@ -27,7 +27,7 @@ def parse_boost(spec):
     return {a: float(w) for a in names.split(",")}
 
 
-def retrieval_loss(gen, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), groups=("q_proj", "k_proj", "v_proj"),
+def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), groups=("q_proj", "k_proj", "v_proj"),
                    tau=10.0):
     """Auxiliary binding loss for the generator (--retr W): the LoRA reads its state with
     z = A1 x at a question's last prompt token (x = the module's input there) and each document
@@ -35,10 +35,10 @@ def retrieval_loss(gen, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), groups=
     answer: a softmax over the document's tokens of cos(k_t, z) * tau, cross-entropy towards the
     positions holding the answer's first token (a distractor's value is a negative, unless it is
     the same word). Keys and queries of `groups` (whose input is the layer's input_layernorm) at
-    `layers` (>= 1: the query's input is the previous layer's output)."""
+    `layers` (>= 1: the query's input is the previous layer's output). hs: the frozen base's
+    hidden states of the windows (the ones GAGenerator.states read)."""
     base = gen.base
     with torch.no_grad():
-        _, hs = base(ids, mask, return_hidden=True)
         # the document tokens, per document, padded: (row, pos) of every real token
         per = [[] for _ in range(n_docs)]
         for r in range(ids.shape[0]):

@@ -64,11 +64,13 @@ class GAGenerator(nn.Module):
             fro = torch.sqrt((S[g] * S[g]).sum(dim=(-1, -2)) + 1e-6)          # [b, L]
             self.ref[g].data.copy_(fro.median(dim=0).values.reshape(-1, 1, 1))
 
-    def states(self, input_ids, attention_mask):
+    def states(self, input_ids, attention_mask, hs=None):
         """Additive partial states {group: [b, L, mk, r]} of a batch of windows (padded
-        positions contribute exactly zero: H is multiplied by the mask)."""
-        with torch.no_grad():
-            _, hs = self.base(input_ids, attention_mask, return_hidden=True)
+        positions contribute exactly zero: H is multiplied by the mask). hs: the frozen base's
+        hidden states of these windows when the caller already has them (training's --retr)."""
+        if hs is None:
+            with torch.no_grad():
+                _, hs = self.base(input_ids, attention_mask, return_hidden=True)
         m = attention_mask.to(torch.float32)[:, None, :, None]          # [b,1,T,1]
         H = torch.stack([lm.rms(h) for h in hs], dim=1) * m              # [b,L,T,d]
         out = {}

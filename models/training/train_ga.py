@@ -213,7 +213,11 @@ def main():
                                               teacher=args.kd > 0, boost=boost, ents=ents,
                                               same_kind_p=args.same_kind_p)
         ids, mask = common.pad(wins)
-        S = gen.sum_windows(gen.states(ids, mask), widx, args.docs)
+        hs = None
+        if args.retr > 0:   # the windows' base pass, shared by the states and the retrieval loss
+            with torch.no_grad():
+                _, hs = base(ids, mask, return_hidden=True)
+        S = gen.sum_windows(gen.states(ids, mask, hs), widx, args.docs)
         lora = gen.from_states(S)
         idx = torch.tensor([i for i, _, _ in rows])
         stud = [r for _, r, _ in rows]
@@ -230,7 +234,7 @@ def main():
             slog = F.log_softmax(logits[sp[:, 0], sp[:, 1]], -1)
             loss = (1 - args.kd) * loss + args.kd * F.kl_div(slog, tlog, log_target=True, reduction="batchmean")
         if args.retr > 0:
-            rl = retrieval_loss(gen, ids, mask, widx, args.docs, rows)
+            rl = retrieval_loss(gen, hs, ids, mask, widx, args.docs, rows)
             loss = loss + args.retr * rl
             rrun = 0.98 * rrun + 0.02 * float(rl) if step > 1 else float(rl)
         if args.recon > 0:
