@@ -19,13 +19,16 @@ def main():
     ap.add_argument("--norm", default="growth")
     ap.add_argument("--mk", type=int, default=64, help="64 for v2, 256 for v2.1")
     ap.add_argument("--gate", action="store_true", help="the generator has a write gate (v2.1)")
+    ap.add_argument("--shift", action="store_true", help="the generator has token-shift keys (gen.A2s)")
+    ap.add_argument("--ctx", type=int, default=-1, help="the generator's contextual keys read this layer (gen.A2c/A3c)")
     ap.add_argument("--r", type=int, default=common.LORA_R, help="the LoRA rank (8 up to v2.1)")
     args = ap.parse_args()
     common.setup()
     os.makedirs(common.CKPT, exist_ok=True)
     base, c = load_hf(os.path.join(args.model_dir, "hf"))
     torch.save({"cfg": c.to_dict(), "state": base.state_dict(), "step": 0}, os.path.join(common.CKPT, "base.pt"))
-    gen = hyper.GAGenerator(base, lm.ALL_GROUPS, r=args.r, mk=args.mk, norm=args.norm, gate=args.gate)
+    gen = hyper.GAGenerator(base, lm.ALL_GROUPS, r=args.r, mk=args.mk, norm=args.norm, gate=args.gate,
+                            shift=args.shift, ctx=args.ctx)
     init = {}
     graphs = {}
     for f in ("generator.onnx", "combine.onnx"):
@@ -38,8 +41,13 @@ def main():
             if o.startswith("lora_B__") and node.op_type == "Expand":
                 g = o[len("lora_B__"):]
                 state[f"B.{g}"] = init[node.input[0]].reshape(gen.B[g].shape)
+    if args.shift:
+        state["A2s"] = init["gen.A2s"]
+    if args.ctx >= 0:
+        state["A2c"] = init["gen.A2c"]
+        state.update({f"A3c.{g}": init[f"gen.A3c.{g}"] for g in gen.groups})
     common.copy_params(gen, state, f"generator from {args.model_dir}")
-    torch.save({"args": {"mk": args.mk, "r": args.r, "norm": args.norm, "gate": args.gate, "from": args.model_dir}, "groups": lm.ALL_GROUPS,
+    torch.save({"args": {"mk": args.mk, "r": args.r, "norm": args.norm, "gate": args.gate, "shift": args.shift, "ctx": args.ctx, "from": args.model_dir}, "groups": lm.ALL_GROUPS,
                 "step": 0, "state": {k: p.detach().clone() for k, p in gen.named_parameters()
                                      if not k.startswith("base.")}}, os.path.join(common.CKPT, "ga.pt"))
     print("wrote", common.CKPT, "base.pt and ga.pt")

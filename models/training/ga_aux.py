@@ -27,6 +27,30 @@ def parse_boost(spec):
     return {a: float(w) for a in names.split(",")}
 
 
+_MODULE = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj",
+           "o_proj": "self_attn.o_proj", "gate_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj",
+           "down_proj": "mlp.down_proj"}
+
+
+def module_inputs(base, qi, qm, layers, groups, last):
+    """Each (layer, group) module's input at each question's last prompt token: {(l, g): [nq, in]}
+    (forward pre-hooks on the frozen base's linear layers; lm.lin calls them as modules)."""
+    got, handles = {}, []
+    rows = torch.arange(len(last))
+    for l in layers:
+        for g in groups:
+            mod = base.model.layers[l].get_submodule(_MODULE[g])
+            handles.append(mod.register_forward_pre_hook(
+                lambda m, a, key=(l, g): got.__setitem__(key, a[0][rows, last].detach())))
+    try:
+        with torch.no_grad():
+            base(qi, qm)
+    finally:
+        for h in handles:
+            h.remove()
+    return got
+
+
 def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), groups=("q_proj", "k_proj", "v_proj"),
                    tau=10.0):
     """Auxiliary binding loss for the generator (--retr W): the LoRA reads its state with
@@ -34,9 +58,10 @@ def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), gro
     token t contributes in proportion to k_t . z, so ask that read to point at the tokens of the
     answer: a softmax over the document's tokens of cos(k_t, z) * tau, cross-entropy towards the
     positions holding the answer's first token (a distractor's value is a negative, unless it is
-    the same word). Keys and queries of `groups` (whose input is the layer's input_layernorm) at
-    `layers` (>= 1: the query's input is the previous layer's output). hs: the frozen base's
-    hidden states of the windows (the ones GAGenerator.states read)."""
+    the same word). Keys and queries of any `groups` at any `layers` (the query's input is the
+    module's own input, read by module_inputs; the keys include the generator's contextual keys,
+    --ctx). hs: the frozen base's hidden states of the windows (the ones GAGenerator.states read)."""
+    assert not gen.shift, "token-shift keys are not supported here"
     base = gen.base
     with torch.no_grad():
         # the document tokens, per document, padded: (row, pos) of every real token
@@ -56,8 +81,8 @@ def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), gro
         dtok = ids[ri, pi]                                                # [docs, nmax]
         stud = [r for _, r, _ in rows]
         qi, qm, _, _ = common.lm_batch(stud)
-        _, qh = base(qi, qm, return_hidden=True)
         last = torch.tensor([len(p) - 1 for p, _, _ in stud])
+        xin = module_inputs(base, qi, qm, layers, groups, last)
         qdoc = torch.tensor([i for i, _, _ in rows])
         first = torch.tensor([tg[0] for _, tg, _ in stud])
         pos = (dtok[qdoc] == first[:, None]) & dm[qdoc]                   # [nq, nmax]
@@ -67,11 +92,10 @@ def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), gro
     total, n = 0.0, 0
     for l in layers:
         H = lm.rms(hs[l])[ri, pi]                                         # [docs, nmax, d]
-        with torch.no_grad():
-            xq = base.model.layers[l].input_layernorm(qh[l - 1])[torch.arange(len(last)), last]   # [nq, d]
+        Kc = torch.matmul(lm.rms(hs[gen.ctx])[ri, pi], gen.A2c[l]) if gen.ctx >= 0 else 0.0
         for g in groups:
-            K = F.normalize(torch.matmul(H, gen.A2[g][l]), dim=-1)        # [docs, nmax, mk]
-            z = F.normalize(torch.matmul(xq, gen.A1[g][l].t()), dim=-1)  # [nq, mk]
+            K = F.normalize(torch.matmul(H, gen.A2[g][l]) + Kc, dim=-1)   # [docs, nmax, mk]
+            z = F.normalize(torch.matmul(xin[(l, g)], gen.A1[g][l].t()), dim=-1)  # [nq, mk]
             # every question against every document's tokens, then each its own document's row
             # (a gather of K per question would copy the document's keys once per question)
             sc = torch.einsum("qm,dnm->qdn", z, K)[torch.arange(len(qdoc)), qdoc] * tau

@@ -28,7 +28,8 @@ import lm
 
 
 class GAGenerator(nn.Module):
-    def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False, prenorm=False, topk=0):
+    def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False, prenorm=False, topk=0,
+                 shift=False, ctx=-1):
         super().__init__()
         self.prenorm = prenorm   # each window's state Frobenius-normalised before the sum (experiment)
         self.topk = topk         # keep each token's topk largest |key| entries, zero the rest (experiment)
@@ -51,6 +52,21 @@ class GAGenerator(nn.Module):
             self.gate_w = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, d, 1)) for g in self.groups})
             self.gate_b = nn.ParameterDict({g: nn.Parameter(torch.full((L, 1, 1), 4.0)) for g in self.groups})
         self.gate = gate
+        # Token-shift keys: k_t = A2 H_t + A2s H_{t-1}, A2s shared by a layer's modules and zero
+        # at the start (the same function). A linear memory keyed by the token itself cannot
+        # store "what follows X" (a surname after its first name); a key that also sees the
+        # previous token can, as an induction head's does.
+        self.shift = shift
+        if shift:
+            self.A2s = nn.Parameter(torch.zeros(L, d, mk))
+        # Contextual keys and values: every layer's k_t and v_t also read layer `ctx`'s output
+        # (K += A2c H_ctx, shared by a layer's modules; V += A3c[g] H_ctx), zero at the start.
+        # The adapter's answers come from layer 0's LoRA, whose keys see one attention layer of
+        # context; the base's binding loss put the entity a fact belongs to into layer 2's output.
+        self.ctx = ctx
+        if ctx >= 0:
+            self.A2c = nn.Parameter(torch.zeros(L, d, mk))
+            self.A3c = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, d, r)) for g in self.groups})
         if norm == "growth":
             self.growth = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, 1, 1)) for g in self.groups})
             # fixed (not trained): set once from data by set_reference()
@@ -74,12 +90,24 @@ class GAGenerator(nn.Module):
         m = attention_mask.to(torch.float32)[:, None, :, None]          # [b,1,T,1]
         H = torch.stack([lm.rms(h) for h in hs], dim=1) * m              # [b,L,T,d]
         out = {}
+        if self.shift:   # H_{t-1} (zero at a window's first token; padded rows write nothing: V = 0)
+            Hp = torch.cat([torch.zeros_like(H[:, :, :1]), H[:, :, :-1]], dim=2)
+            Ks = torch.matmul(Hp, self.A2s)                               # [b,L,T,mk]
+        if self.ctx >= 0:
+            Hc = H[:, self.ctx:self.ctx + 1]                              # [b,1,T,d]
+            Kc = torch.matmul(Hc, self.A2c)                               # [b,L,T,mk]
         for g in self.groups:
             K = torch.matmul(H, self.A2[g])                               # [b,L,T,mk]
+            if self.shift:
+                K = K + Ks
+            if self.ctx >= 0:
+                K = K + Kc
             if self.topk:   # sparse keys: fewer tokens share a key dimension, less interference
                 idx = K.abs().topk(self.topk, dim=-1).indices
                 K = torch.zeros_like(K).scatter(-1, idx, K.gather(-1, idx))
             V = torch.matmul(H, self.A3[g])                               # [b,L,T,r]
+            if self.ctx >= 0:
+                V = V + torch.matmul(Hc, self.A3c[g])
             if self.gate:
                 V = V * torch.sigmoid(torch.matmul(H, self.gate_w[g]) + self.gate_b[g])
             out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]

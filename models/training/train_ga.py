@@ -135,6 +135,12 @@ def main():
     ap.add_argument("--mk", type=int, default=64)
     ap.add_argument("--norm", default="frobenius")
     ap.add_argument("--gate", action="store_true", help="per-token write gate (hyper.GAGenerator)")
+    ap.add_argument("--shift", action="store_true", help="token-shift keys (hyper.GAGenerator): a key "
+                    "also sees the previous token; A2s starts at zero")
+    ap.add_argument("--ctx", type=int, default=-1, help="contextual keys/values from this layer's output "
+                    "(hyper.GAGenerator; zero at the start)")
+    ap.add_argument("--gate_db", type=float, default=0.0, help="added to every write gate's bias at the "
+                    "start: the shipped gates sit at sigmoid(4) = 0.98, where they barely learn (-4: back to 0.5)")
     ap.add_argument("--prenorm", action="store_true", help="normalise each window's state before the sum")
     ap.add_argument("--topk", type=int, default=0, help="sparse keys: each token keeps its topk largest |key| "
                     "entries (experiment; export does not support it yet)")
@@ -148,6 +154,8 @@ def main():
                     "adapted base, closed-book) on the answer tokens; 1 - kd stays on the gold answer")
     ap.add_argument("--retr", type=float, default=0.0, help="weight of the auxiliary retrieval loss "
                     "(retrieval_loss: the state's read at a question points at the answer's tokens)")
+    ap.add_argument("--retr_at", default="1,2,3:q_proj,k_proj,v_proj", help="layers:modules the retrieval "
+                    "loss reads (the shipped adapters answer from layer 0's MLP: '0:gate_proj,up_proj,down_proj')")
     ap.add_argument("--recon", type=float, default=0.5, help="weight of a window-reconstruction LM loss")
     ap.add_argument("--boost", default="", help="'ceo,mayor=4': questions about these attributes are drawn "
                     "4x as often from a document's facts (the two-word person-name values the adapter misses)")
@@ -158,6 +166,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two trainers share the 2 cores)")
     ap.add_argument("--eval_every", type=int, default=400)
+    ap.add_argument("--snap_every", type=int, default=0, help="also save the state every N steps as "
+                    "<out>.step<N> (the best-validation checkpoint follows a 4-document 4-window score)")
     ap.add_argument("--out", default=os.path.join(common.CKPT, "ga.pt"))
     ap.add_argument("--init", default="", help="continue from this generator checkpoint")
     ap.add_argument("--init_onnx", default="", help="start from a shipped generator.onnx of the same shapes "
@@ -172,7 +182,8 @@ def main():
     forbidden = data.heldout_names(pools)
     base = common.load_base(args.base or None)
     gen = hyper.GAGenerator(base, GROUPS, r=args.r, mk=args.mk, norm=args.norm, gate=args.gate,
-                            prenorm=args.prenorm, topk=args.topk)
+                            prenorm=args.prenorm, topk=args.topk, shift=args.shift,
+                            ctx=args.ctx)
     src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=args.from_r, mk=args.widen_from,
                                                                 norm=args.norm, gate=args.from_gate)
     if args.init:
@@ -182,6 +193,10 @@ def main():
         init_from_onnx(src_gen, args.init_onnx)
     if args.widen_from:
         widen(gen, src_gen)
+    if args.gate_db:   # a uniform gate scale cancels in the state's normalisation; its slope does not
+        with torch.no_grad():
+            for g in gen.groups:
+                gen.gate_b[g] += args.gate_db
     if args.norm == "growth" and not args.init:
         wins, widx, _, _ = make_batch(t, random.Random(args.seed + 7), data.entity_source(
             random.Random(args.seed + 7), pools["ga_train"], forbidden), cnt, args.docs, "1,0,0,0", args.q_per_doc)
@@ -203,6 +218,7 @@ def main():
     rng = random.Random(args.seed + 1)
     src = data.entity_source(rng, pools["ga_train"], forbidden)
     boost = parse_boost(args.boost)
+    retr_at = ([int(x) for x in args.retr_at.split(":")[0].split(",")], args.retr_at.split(":")[1].split(","))
     ents = [int(x) or None for x in args.ents.split(",")]
     run, rrun, best = 0.0, 0.0, -1.0
     scaling = common.LORA_ALPHA / common.LORA_R
@@ -234,7 +250,7 @@ def main():
             slog = F.log_softmax(logits[sp[:, 0], sp[:, 1]], -1)
             loss = (1 - args.kd) * loss + args.kd * F.kl_div(slog, tlog, log_target=True, reduction="batchmean")
         if args.retr > 0:
-            rl = retrieval_loss(gen, hs, ids, mask, widx, args.docs, rows)
+            rl = retrieval_loss(gen, hs, ids, mask, widx, args.docs, rows, *retr_at)
             loss = loss + args.retr * rl
             rrun = 0.98 * rrun + 0.02 * float(rl) if step > 1 else float(rl)
         if args.recon > 0:
@@ -260,6 +276,10 @@ def main():
                             "val_em_1": v1, "val_em_4": v4,
                             "state": {k: p.detach().clone() for k, p in gen.named_parameters()
                                       if not k.startswith("base.")}}, args.out)
+        if args.snap_every and (step % args.snap_every == 0 or last):
+            torch.save({"args": vars(args), "groups": GROUPS, "step": step,
+                        "state": {k: p.detach().clone() for k, p in gen.named_parameters()
+                                  if not k.startswith("base.")}}, f"{args.out}.step{step}")
         if last:
             break
     print("done", time.time() - t0, "best val", best, flush=True)

@@ -1,0 +1,180 @@
+"""Probes of a GenerativeAdapter generator checkpoint: where its answers come from and which
+kinds of fact it cannot store. Validation entities and made-up sentences only (never the test
+set); greedy decoding, exact match.
+
+  /usr/bin/python3 models/training/probe_ga.py --ckpt ckpt/ga.pt [--n 40] [--docs 20]
+
+- layers: the adapter of 20 one-window `ga_val` documents with one layer's (or one layer-0
+  module's) lora_A zeroed — which layer's LoRA the answers come from.
+- gates: the mean write gate per layer and module over those documents' tokens.
+- binding: one-sentence and two-sentence documents about made-up people ("X owns a dog ."), asked
+  about X; with a second person owning another pet (a distractor) the answer is X's pet, the
+  other's, or neither.
+- second token: a company's employer name (root + suffix) and a ceo's name (first + surname) from
+  a one-sentence document: is the second token of a two-token answer stored?
+- surname rank: on 60 one-window `ga_val` documents, teacher-forced with the right first name,
+  the rank of the right surname among all tokens.
+- --val: EM on 60 one-window `ga_val` documents (all questions / with a distractor / without;
+  ceo and mayor answers, their first names and surnames) and on 15 four-window ones.
+"""
+import argparse, os, random, statistics
+import torch
+import common, data, evalsets, hyper, lm, world
+from train_ga import doc_adapter, expand
+
+
+def load(base, path):
+    ck = torch.load(path)
+    a = ck["args"]
+    gen = hyper.GAGenerator(base, ck["groups"], r=a.get("r", common.LORA_R), mk=a["mk"], norm=a["norm"],
+                            gate=a.get("gate", False), shift=a.get("shift", False), ctx=a.get("ctx", -1))
+    gen.load_state_dict(ck["state"], strict=False)
+    return gen.eval()
+
+
+def answer(base, t, lora, questions):
+    prompts = [t.encode(common.closed_prompt(q)) for q in questions]
+    outs = common.greedy(base, prompts, lora=expand(lora, torch.zeros(len(prompts), dtype=torch.long)))
+    return [t.decode(o).strip() for o in outs]
+
+
+def zeroed(lora, layers, groups=None):
+    out = {}
+    for g, (A, B) in lora.items():
+        A = A.clone()
+        if groups is None or g in groups:
+            A[:, layers] = 0
+        out[g] = (A, B)
+    return out
+
+
+@torch.no_grad()
+def probe_layers(gen, t, docs):
+    def em(edit):
+        hits = []
+        for it in docs:
+            lora = edit(doc_adapter(gen, t, it["windows"]))
+            outs = answer(gen.base, t, lora, [q["question"] for q in it["qas"]])
+            hits += [common.em(o, q["answer"]) for o, q in zip(outs, it["qas"])]
+        return f"{100 * sum(hits) / len(hits):.1f}"
+    L = gen.base.c.n_layers
+    print("layers: full", em(lambda l: l), "| without layer", {i: em(lambda l, i=i: zeroed(l, [i])) for i in range(L)},
+          "| layer 0 only", em(lambda l: zeroed(l, list(range(1, L)))))
+    print("layers: without layer 0's", {g: em(lambda l, g=g: zeroed(l, [0], [g])) for g in gen.groups})
+
+
+@torch.no_grad()
+def probe_gates(gen, t, docs):
+    """Mean write gate per layer and module over the documents' real tokens."""
+    if not gen.gate:
+        return
+    ids, mask = common.pad([t.encode(w) for it in docs for w in it["windows"]])
+    _, hs = gen.base(ids, mask, return_hidden=True)
+    m = mask.to(torch.float32)[:, None, :, None]
+    H = torch.stack([lm.rms(h) for h in hs], dim=1)
+    means = {g: [round(float(x), 2) for x in ((torch.sigmoid(torch.matmul(H, gen.gate_w[g]) + gen.gate_b[g]) * m).sum((0, 2, 3))
+                                               / m.sum((0, 2, 3)))] for g in gen.groups}
+    print("mean write gate per layer:", means)
+
+
+@torch.no_grad()
+def probe_binding(gen, t, n):
+    rng = random.Random(11)
+    res = {}
+    for _ in range(n):
+        n1, n2 = data.person_name(rng), data.person_name(rng)
+        p1, p2 = rng.sample(world.ANIMALS, 2)
+        c2 = rng.choice(world.CITIES)
+        docs = {"one fact": f"{n1} owns a {p1} .", "two people": f"{n1} owns a {p1} . {n2} lives in {c2} .",
+                "distractor after": f"{n1} owns a {p1} . {n2} owns a {p2} .",
+                "distractor before": f"{n2} owns a {p2} . {n1} owns a {p1} ."}
+        for name, doc in docs.items():
+            out = answer(gen.base, t, doc_adapter(gen, t, [doc]), [f"what pet does {n1} have ?"])[0]
+            r = res.setdefault(name, [0, 0])
+            r[0] += out == p1
+            r[1] += out == p2
+    print("binding (right / the other person's, of %d):" % n, {k: tuple(v) for k, v in res.items()})
+
+
+@torch.no_grad()
+def probe_second_token(gen, t, n):
+    rng = random.Random(5)
+    res = {"employer (root suffix)": [0, 0], "ceo (first surname)": [0, 0]}
+    for _ in range(n):
+        fn, sn = rng.choice(world.FIRST), rng.choice(world.LAST)
+        root, suf = rng.choice(world.COMPANY_ROOTS), rng.choice(world.COMPANY_SUFFIX)
+        for key, doc, q, ans in (("employer (root suffix)", f"{fn} {sn} has a job at {root} {suf} .", f"where does {fn} {sn} work ?", [root, suf]),
+                                 ("ceo (first surname)", f"{root} {suf} is led by {fn} {sn} .", f"who runs {root} {suf} ?", [fn, sn])):
+            out = answer(gen.base, t, doc_adapter(gen, t, [doc]), [q])[0].split()
+            res[key][0] += out[:1] == ans[:1]
+            res[key][1] += out[1:2] == ans[1:2]
+    print("two-token answers from a one-sentence document (first token / second token right, of %d):" % n,
+          {k: tuple(v) for k, v in res.items()})
+
+
+@torch.no_grad()
+def probe_surname_rank(gen, t, pools):
+    docs = evalsets.ga_docs("ga_val", pools, t, 60, 1, seed=7, styles=data.TRAIN_STYLES, q_styles=data.TRAIN_STYLES)
+    ranks, in_doc = [], []
+    surnames = torch.tensor(sorted({t.encode(w)[0] for w in world.LAST}))
+    for it in docs:
+        lora = None
+        for q in it["qas"]:
+            if q["attr"] not in ("ceo", "mayor"):
+                continue
+            lora = lora or doc_adapter(gen, t, it["windows"])
+            first, surname = q["answer"].split()
+            ids = torch.tensor([t.encode(common.closed_prompt(q["question"])) + t.encode(first)])
+            logits = gen.base(ids, torch.ones_like(ids), lora=expand(lora, torch.zeros(1, dtype=torch.long)),
+                              scaling=common.LORA_ALPHA / common.LORA_R)[0, -1]
+            ranks.append(int((logits > logits[t.encode(surname)[0]]).sum()))
+            p = torch.softmax(logits, -1)[surnames]
+            doc_ids = set(t.encode(" ".join(it["windows"])))
+            in_doc.append(float(sum(pi for i, pi in zip(surnames.tolist(), p) if i in doc_ids) / p.sum()))
+    print(f"surname rank after the right first name ({len(ranks)} ceo/mayor questions): median "
+          f"{statistics.median(ranks)}, top-1 {sum(r == 0 for r in ranks)}, top-5 {sum(r < 5 for r in ranks)}; "
+          f"share of the surnames' probability on surnames in the document {statistics.mean(in_doc):.3f}")
+
+
+@torch.no_grad()
+def probe_val(gen, t, pools, windows, n_docs):
+    docs = evalsets.ga_docs("ga_val", pools, t, n_docs, windows, seed=7, styles=data.TRAIN_STYLES,
+                            q_styles=data.TRAIN_STYLES, max_q=24 if windows > 1 else None)
+    rows = []
+    for it in docs:
+        outs = answer(gen.base, t, doc_adapter(gen, t, it["windows"]), [q["question"] for q in it["qas"]])
+        rows += [(q, o, common.em(o, q["answer"])) for o, q in zip(outs, it["qas"])]
+    pct = lambda sel: f"{100 * sum(e for _, _, e in sel) / max(1, len(sel)):.1f} (n={len(sel)})"
+    names = [r for r in rows if r[0]["attr"] in ("ceo", "mayor")]
+    first = sum(o.split()[:1] == q["answer"].split()[:1] for q, o, _ in names)
+    surname = sum(o.split()[1:2] == q["answer"].split()[1:2] for q, o, _ in names)
+    print(f"ga_val {windows} window(s), {n_docs} documents: all {pct(rows)}, distractor "
+          f"{pct([r for r in rows if r[0]['distractor']])}, no distractor {pct([r for r in rows if not r[0]['distractor']])}; "
+          f"ceo/mayor {pct(names)}, first name {first}, surname {surname}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default=os.path.join(common.CKPT, "ga.pt"))
+    ap.add_argument("--n", type=int, default=40, help="made-up documents per probe")
+    ap.add_argument("--docs", type=int, default=20, help="ga_val documents for the layer probe")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--val", action="store_true", help="also the ga_val EM splits")
+    args = ap.parse_args()
+    common.setup(threads=args.threads, seed=0)
+    t = common.get_tok()
+    pools = data.splits()
+    gen = load(common.load_base(None), args.ckpt)
+    val = evalsets.ga_docs("ga_val", pools, t, args.docs, 1, seed=7, styles=data.TRAIN_STYLES, q_styles=data.TRAIN_STYLES)
+    probe_layers(gen, t, val)
+    probe_gates(gen, t, val)
+    probe_binding(gen, t, args.n)
+    probe_second_token(gen, t, args.n)
+    probe_surname_rank(gen, t, pools)
+    if args.val:
+        probe_val(gen, t, pools, 1, 60)
+        probe_val(gen, t, pools, 4, 15)
+
+
+if __name__ == "__main__":
+    main()
