@@ -139,6 +139,8 @@ def main():
                     "also sees the previous token; A2s starts at zero")
     ap.add_argument("--ctx", type=int, default=-1, help="contextual keys/values from this layer's output "
                     "(hyper.GAGenerator; zero at the start)")
+    ap.add_argument("--drop0", type=float, default=0.0, help="share of steps whose adapters lose layer 0's "
+                    "LoRA (the one the shipped adapters answer from), so the deeper layers learn to answer")
     ap.add_argument("--gate_db", type=float, default=0.0, help="added to every write gate's bias at the "
                     "start: the shipped gates sit at sigmoid(4) = 0.98, where they barely learn (-4: back to 0.5)")
     ap.add_argument("--prenorm", action="store_true", help="normalise each window's state before the sum")
@@ -235,6 +237,10 @@ def main():
                 _, hs = base(ids, mask, return_hidden=True)
         S = gen.sum_windows(gen.states(ids, mask, hs), widx, args.docs)
         lora = gen.from_states(S)
+        if args.drop0 and random.random() < args.drop0:
+            keep = torch.ones(1, base.c.n_layers, 1, 1)
+            keep[:, 0] = 0
+            lora = {g: (A * keep, B) for g, (A, B) in lora.items()}
         idx = torch.tensor([i for i, _, _ in rows])
         stud = [r for _, r, _ in rows]
         qi, qm, ql, qw = common.lm_batch(stud)
