@@ -105,3 +105,24 @@ def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), gro
             total = total + ((lse_all - lse_pos)[has]).mean()
             n += 1
     return total / n
+
+
+def entity_facts_loss(head, hidden, prompts, meta):
+    """Auxiliary loss (--efacts W): at the last token of the entity's name in each question
+    prompt, a training-only linear head on the adapted base's layer-0 output predicts the first
+    token of each of that entity's values in the document (cross-entropy averaged over them).
+    Closed-book nothing there knows those values, so only the adapter can put them there — where
+    the base's own attention, which reads "the asked attribute of this entity" from a document in
+    its prompt, can find them. hidden [nq, T, d]; prompts: the questions' prompt ids; meta:
+    make_batch's (name ids, value ids) per question."""
+    pos, rows, targets = [], [], []
+    for qi, (p, (name, values)) in enumerate(zip(prompts, meta)):
+        end = next((j + len(name) - 1 for j in range(len(p) - len(name), -1, -1) if p[j:j + len(name)] == name), None)
+        if end is None or not values:
+            continue
+        for v in values:
+            rows.append(qi); pos.append(end); targets.append(v)
+    if not rows:
+        return torch.zeros(())
+    logp = F.log_softmax(head(hidden[torch.tensor(rows), torch.tensor(pos)]), -1)
+    return -logp[torch.arange(len(targets)), torch.tensor(targets)].mean()

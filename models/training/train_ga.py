@@ -13,7 +13,7 @@ import argparse, math, os, random, time, json
 import torch
 import torch.nn.functional as F
 import data, tok, lm, common, hyper, evalsets
-from ga_aux import pick_facts, parse_boost, retrieval_loss
+from ga_aux import entity_facts_loss, pick_facts, parse_boost, retrieval_loss
 
 GROUPS = lm.ALL_GROUPS
 
@@ -30,11 +30,12 @@ def sample_windows(rng, mix):
 
 
 def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=None,
-               ents=(1, 1, 2, 3, None), same_kind_p=0.4):
+               ents=(1, 1, 2, 3, None), same_kind_p=0.4, meta=None):
     """teacher: also each question's --kd teacher row (the base with the fact's window in its
     prompt); None in its place otherwise. boost: see pick_facts. ents: the max-entities choices
     of a one-window document (None: as many as fit); same_kind_p: share of documents whose
-    entities are all of one kind (where two entities state the same attribute)."""
+    entities are all of one kind (where two entities state the same attribute). meta: a list that
+    gets, per question, (the entity's name ids, the first ids of all its values in the document)."""
     wins, widx, rows, recon = [], [], [], []
     for i in range(n_docs):
         src.reset()
@@ -56,6 +57,9 @@ def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=No
                 tp, _ = common.qa_ids(t, common.context_prompt(data.window_text(doc, wi), q), v)
                 teach = (tp, tg, 0.0)
             rows.append((i, (p, tg, 0.0), teach))
+            if meta is not None:
+                facts = {t.encode(fv)[0] for _, _, (fn, _, fv) in data.doc_facts(doc) if fn == n}
+                meta.append((t.encode(n), sorted(facts)))
     return wins, torch.tensor(widx), rows, recon
 
 
@@ -139,6 +143,9 @@ def main():
                     "also sees the previous token; A2s starts at zero")
     ap.add_argument("--ctx", type=int, default=-1, help="contextual keys/values from this layer's output "
                     "(hyper.GAGenerator; zero at the start)")
+    ap.add_argument("--efacts", type=float, default=0.0, help="weight of the entity-facts loss "
+                    "(ga_aux.entity_facts_loss): at a question's entity name, the adapted layer-0 output "
+                    "predicts that entity's values (a training-only linear head)")
     ap.add_argument("--drop0", type=float, default=0.0, help="share of steps whose adapters lose layer 0's "
                     "LoRA (the one the shipped adapters answer from), so the deeper layers learn to answer")
     ap.add_argument("--gate_db", type=float, default=0.0, help="added to every write gate's bias at the "
@@ -208,7 +215,8 @@ def main():
         print("growth reference norms", {g: [round(x, 1) for x in gen.ref[g].flatten().tolist()] for g in gen.groups}, flush=True)
     params = [p for n, p in gen.named_parameters() if not n.startswith("base.") and p.requires_grad]
     print("generator params", sum(p.numel() for p in params), "state size", gen.state_size(), flush=True)
-    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    head = torch.nn.Linear(base.c.d, base.c.vocab) if args.efacts else None   # training-only
+    opt = torch.optim.AdamW(params + (list(head.parameters()) if head else []), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
     t0 = time.time()
     prog = lambda s: max(s / args.steps, (time.time() - t0) / 60 / args.max_minutes if args.max_minutes else 0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * (
@@ -222,14 +230,15 @@ def main():
     boost = parse_boost(args.boost)
     retr_at = ([int(x) for x in args.retr_at.split(":")[0].split(",")], args.retr_at.split(":")[1].split(","))
     ents = [int(x) or None for x in args.ents.split(",")]
-    run, rrun, best = 0.0, 0.0, -1.0
+    run, rrun, erun, best = 0.0, 0.0, 0.0, -1.0
     scaling = common.LORA_ALPHA / common.LORA_R
     if args.init or args.init_onnx:   # where the initialisation starts, on this base
         print(f"eval 0 val_em_1win {evaluate(gen, t, val1):.3f} val_em_4win {evaluate(gen, t, val4):.3f}", flush=True)
     for step in range(1, args.steps + 1):
+        meta = [] if args.efacts else None
         wins, widx, rows, recon = make_batch(t, rng, src, cnt, args.docs, args.mix, args.q_per_doc,
                                               teacher=args.kd > 0, boost=boost, ents=ents,
-                                              same_kind_p=args.same_kind_p)
+                                              same_kind_p=args.same_kind_p, meta=meta)
         ids, mask = common.pad(wins)
         hs = None
         if args.retr > 0:   # the windows' base pass, shared by the states and the retrieval loss
@@ -244,8 +253,14 @@ def main():
         idx = torch.tensor([i for i, _, _ in rows])
         stud = [r for _, r, _ in rows]
         qi, qm, ql, qw = common.lm_batch(stud)
-        logits = base(qi, qm, lora=expand(lora, idx), scaling=scaling)
+        logits = base(qi, qm, lora=expand(lora, idx), scaling=scaling, return_hidden=bool(args.efacts))
+        if args.efacts:
+            logits, qh = logits
         loss = common.weighted_ce(logits, ql, qw)
+        if args.efacts:
+            el = entity_facts_loss(head, qh[0], [p for p, _, _ in stud], meta)
+            loss = loss + args.efacts * el
+            erun = 0.98 * erun + 0.02 * float(el) if step > 1 else float(el)
         if args.kd > 0:   # distil the base reading the fact's window (as IAG does with its document)
             teach = [r for _, _, r in rows]
             with torch.no_grad():
@@ -270,6 +285,7 @@ def main():
         run = 0.98 * run + 0.02 * loss.item() if step > 1 else loss.item()
         if step % 50 == 0:
             print(f"step {step} loss {run:.3f}" + (f" retr {rrun:.3f}" if args.retr > 0 else "") +
+                  (f" efacts {erun:.3f}" if args.efacts else "") +
                   f" {time.time() - t0:.0f}s", flush=True)
         last = step == args.steps or prog(step) >= 1.0
         if step % args.eval_every == 0 or last:
