@@ -1,9 +1,10 @@
-"""Question sampling and the auxiliary loss that train_ga.py's experiments add (--boost, --retr).
+"""Training batches (documents of 1..16 windows and questions about them) and the auxiliary
+losses that train_ga.py's experiments add (--boost, --retr, --efacts).
 Kept apart from the training loop; with their defaults off, train_ga.py draws exactly the
 batches it drew before they existed."""
 import torch
 import torch.nn.functional as F
-import common, lm
+import common, data, lm
 
 
 def pick_facts(rng, facts, k, boost):
@@ -25,6 +26,51 @@ def parse_boost(spec):
         return {}
     names, w = spec.split("=")
     return {a: float(w) for a in names.split(",")}
+
+
+def sample_windows(rng, mix):
+    """mix: 'p1,p2-4,p5-8,p9-16' probabilities of the window-count buckets."""
+    p = [float(x) for x in mix.split(",")]
+    u, acc = rng.random(), 0.0
+    for (lo, hi), pi in zip(((1, 1), (2, 4), (5, 8), (9, 16)), p):
+        acc += pi
+        if u < acc:
+            return rng.randint(lo, hi)
+    return 16
+
+
+def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=None,
+               ents=(1, 1, 2, 3, None), same_kind_p=0.4, meta=None):
+    """teacher: also each question's --kd teacher row (the base with the fact's window in its
+    prompt); None in its place otherwise. boost: see pick_facts. ents: the max-entities choices
+    of a one-window document (None: as many as fit); same_kind_p: share of documents whose
+    entities are all of one kind (where two entities state the same attribute). meta: a list that
+    gets, per question, (the entity's name ids, the first ids of all its values in the document)."""
+    wins, widx, rows, recon = [], [], [], []
+    for i in range(n_docs):
+        src.reset()
+        nw = sample_windows(rng, mix)
+        if nw == 1:
+            doc = data.build_document(rng, src, 1, cnt, max_entities=rng.choice(ents),
+                                      fill=rng.random() < 0.3, same_kind_p=same_kind_p)
+        else:
+            doc = data.build_document(rng, src, nw, cnt, fill=True, same_kind_p=same_kind_p)
+        ws = [t.encode(data.window_text(doc, k)) for k in range(len(doc["windows"]))]
+        wins += ws
+        widx += [i] * len(ws)
+        recon.append(rng.choice(ws))
+        for wi, _, (n, a, v) in pick_facts(rng, data.doc_facts(doc), q_per_doc, boost):
+            q = data.question_text(doc["entities"][n], a, rng.choice(data.TRAIN_STYLES), rng)
+            p, tg = common.qa_ids(t, common.closed_prompt(q), v)
+            teach = None
+            if teacher:
+                tp, _ = common.qa_ids(t, common.context_prompt(data.window_text(doc, wi), q), v)
+                teach = (tp, tg, 0.0)
+            rows.append((i, (p, tg, 0.0), teach))
+            if meta is not None:
+                facts = {t.encode(fv)[0] for _, _, (fn, _, fv) in data.doc_facts(doc) if fn == n}
+                meta.append((t.encode(n), sorted(facts)))
+    return wins, torch.tensor(widx), rows, recon
 
 
 _MODULE = {"q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj",
