@@ -59,7 +59,12 @@ def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=No
         wins += ws
         widx += [i] * len(ws)
         recon.append(rng.choice(ws))
-        for wi, _, (n, a, v) in pick_facts(rng, data.doc_facts(doc), q_per_doc, boost):
+        facts = data.doc_facts(doc)
+        if meta is not None:   # per entity, the first ids of its values in this document
+            values = {}
+            for _, _, (fn, _, fv) in facts:
+                values.setdefault(fn, set()).add(t.encode(fv)[0])
+        for wi, _, (n, a, v) in pick_facts(rng, facts, q_per_doc, boost):
             q = data.question_text(doc["entities"][n], a, rng.choice(data.TRAIN_STYLES), rng)
             p, tg = common.qa_ids(t, common.closed_prompt(q), v)
             teach = None
@@ -68,8 +73,7 @@ def make_batch(t, rng, src, cnt, n_docs, mix, q_per_doc, teacher=False, boost=No
                 teach = (tp, tg, 0.0)
             rows.append((i, (p, tg, 0.0), teach))
             if meta is not None:
-                facts = {t.encode(fv)[0] for _, _, (fn, _, fv) in data.doc_facts(doc) if fn == n}
-                meta.append((t.encode(n), sorted(facts)))
+                meta.append((t.encode(n), sorted(values[n])))
     return wins, torch.tensor(widx), rows, recon
 
 

@@ -109,11 +109,15 @@ class GAGenerator(nn.Module):
             if self.ctx >= 0:
                 V = V + torch.matmul(Hc, self.A3c[g])
             if self.gate:
-                V = V * torch.sigmoid(torch.matmul(H, self.gate_w[g]) + self.gate_b[g])
+                V = V * self.write_gate(H, g)
             out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]
             if self.prenorm:   # every window weighs the same in the sum, whatever its length
                 out[g] = out[g] * (math.sqrt(self.mk * self.r) / torch.sqrt((out[g] * out[g]).sum(dim=(-1, -2), keepdim=True) + 1e-6))
         return out
+
+    def write_gate(self, H, g):
+        """Each token's write gate for group g: sigmoid(w . H_t + b), [b, L, T, 1]."""
+        return torch.sigmoid(torch.matmul(H, self.gate_w[g]) + self.gate_b[g])
 
     # flat state layout: groups in self.groups order, each [L, mk, r] row-major, concatenated
     def state_size(self):

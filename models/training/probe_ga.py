@@ -19,17 +19,9 @@ set); greedy decoding, exact match.
 """
 import argparse, os, random, statistics
 import torch
-import common, data, evalsets, hyper, lm, world
+import common, data, evalsets, lm, world
+from export import load_generator
 from train_ga import doc_adapter, expand
-
-
-def load(base, path):
-    ck = torch.load(path)
-    a = ck["args"]
-    gen = hyper.GAGenerator(base, ck["groups"], r=a.get("r", common.LORA_R), mk=a["mk"], norm=a["norm"],
-                            gate=a.get("gate", False), shift=a.get("shift", False), ctx=a.get("ctx", -1))
-    gen.load_state_dict(ck["state"], strict=False)
-    return gen.eval()
 
 
 def answer(base, t, lora, questions):
@@ -72,8 +64,8 @@ def probe_gates(gen, t, docs):
     _, hs = gen.base(ids, mask, return_hidden=True)
     m = mask.to(torch.float32)[:, None, :, None]
     H = torch.stack([lm.rms(h) for h in hs], dim=1)
-    means = {g: [round(float(x), 2) for x in ((torch.sigmoid(torch.matmul(H, gen.gate_w[g]) + gen.gate_b[g]) * m).sum((0, 2, 3))
-                                               / m.sum((0, 2, 3)))] for g in gen.groups}
+    means = {g: [round(float(x), 2) for x in (gen.write_gate(H, g) * m).sum((0, 2, 3)) / m.sum((0, 2, 3))]
+             for g in gen.groups}
     print("mean write gate per layer:", means)
 
 
@@ -113,8 +105,7 @@ def probe_second_token(gen, t, n):
 
 
 @torch.no_grad()
-def probe_surname_rank(gen, t, pools):
-    docs = evalsets.ga_docs("ga_val", pools, t, 60, 1, seed=7, styles=data.TRAIN_STYLES, q_styles=data.TRAIN_STYLES)
+def probe_surname_rank(gen, t, docs):
     ranks, in_doc = [], []
     surnames = torch.tensor(sorted({t.encode(w)[0] for w in world.LAST}))
     for it in docs:
@@ -137,9 +128,14 @@ def probe_surname_rank(gen, t, pools):
 
 
 @torch.no_grad()
-def probe_val(gen, t, pools, windows, n_docs):
-    docs = evalsets.ga_docs("ga_val", pools, t, n_docs, windows, seed=7, styles=data.TRAIN_STYLES,
+def val_docs(t, pools, windows, n_docs):
+    """The ga_val documents every probe reads (seed 7, training styles)."""
+    return evalsets.ga_docs("ga_val", pools, t, n_docs, windows, seed=7, styles=data.TRAIN_STYLES,
                             q_styles=data.TRAIN_STYLES, max_q=24 if windows > 1 else None)
+
+
+@torch.no_grad()
+def probe_val(gen, t, docs, windows):
     rows = []
     for it in docs:
         outs = answer(gen.base, t, doc_adapter(gen, t, it["windows"]), [q["question"] for q in it["qas"]])
@@ -148,7 +144,7 @@ def probe_val(gen, t, pools, windows, n_docs):
     names = [r for r in rows if r[0]["attr"] in ("ceo", "mayor")]
     first = sum(o.split()[:1] == q["answer"].split()[:1] for q, o, _ in names)
     surname = sum(o.split()[1:2] == q["answer"].split()[1:2] for q, o, _ in names)
-    print(f"ga_val {windows} window(s), {n_docs} documents: all {pct(rows)}, distractor "
+    print(f"ga_val {windows} window(s), {len(docs)} documents: all {pct(rows)}, distractor "
           f"{pct([r for r in rows if r[0]['distractor']])}, no distractor {pct([r for r in rows if not r[0]['distractor']])}; "
           f"ceo/mayor {pct(names)}, first name {first}, surname {surname}")
 
@@ -164,16 +160,16 @@ def main():
     common.setup(threads=args.threads, seed=0)
     t = common.get_tok()
     pools = data.splits()
-    gen = load(common.load_base(None), args.ckpt)
-    val = evalsets.ga_docs("ga_val", pools, t, args.docs, 1, seed=7, styles=data.TRAIN_STYLES, q_styles=data.TRAIN_STYLES)
-    probe_layers(gen, t, val)
-    probe_gates(gen, t, val)
+    _, gen, _ = load_generator("generative-adapter-tiny", ckpt_path=args.ckpt)
+    one = val_docs(t, pools, 1, 60)   # ga_docs draws document by document: the first 20 are --docs' 20
+    probe_layers(gen, t, one[:args.docs])
+    probe_gates(gen, t, one[:args.docs])
     probe_binding(gen, t, args.n)
     probe_second_token(gen, t, args.n)
-    probe_surname_rank(gen, t, pools)
+    probe_surname_rank(gen, t, one)
     if args.val:
-        probe_val(gen, t, pools, 1, 60)
-        probe_val(gen, t, pools, 4, 15)
+        probe_val(gen, t, one, 1)
+        probe_val(gen, t, val_docs(t, pools, 4, 15), 4)
 
 
 if __name__ == "__main__":
