@@ -49,7 +49,7 @@ def tag_questions(doc, rng, q_styles, max_q=None):
 
 
 def ga_docs(pool_name, pools, t, n_docs, n_windows, seed, styles=data.ALL_STYLES,
-            q_styles=data.ALL_STYLES, max_q=None):
+            q_styles=data.ALL_STYLES, max_q=None, keep_doc=False):
     rng = random.Random(seed * 1000 + n_windows)
     src = data.entity_source(rng, pool=pools[pool_name])
     cnt = counter(t)
@@ -65,6 +65,8 @@ def ga_docs(pool_name, pools, t, n_docs, n_windows, seed, styles=data.ALL_STYLES
         wins = [data.window_text(doc, k) for k in range(len(doc["windows"]))]
         out.append({"context": doc["text"], "windows": wins, "n_windows": len(wins),
                     "filled": fill, "qas": tag_questions(doc, rng, q_styles, max_q)})
+        if keep_doc:   # the sentences with their facts (probes)
+            out[-1]["doc"] = doc
     return out
 
 

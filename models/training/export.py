@@ -122,7 +122,8 @@ def load_generator(model_id, base_path=None, ckpt_path=None):
     if spec["method"] == "generative-adapter":
         gen = hyper.GAGenerator(base, ck["groups"], r=a.get("r", common.LORA_R), mk=a["mk"], norm=a["norm"],
                                  gate=a.get("gate", False), prenorm=a.get("prenorm", False),
-                                 shift=a.get("shift", False), ctx=a.get("ctx", -1))
+                                 shift=a.get("shift", False), ctx=a.get("ctx", -1),
+                                 zkeys=a.get("zkeys", False), vnext=a.get("vnext", False))
     else:
         gen = hyper.IAGHyperNet(base, ck["groups"], r=common.LORA_R, hidden=a["hidden"])
     missing = gen.load_state_dict(ck["state"], strict=False)

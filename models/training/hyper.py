@@ -29,7 +29,7 @@ import lm
 
 class GAGenerator(nn.Module):
     def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False, prenorm=False, topk=0,
-                 shift=False, ctx=-1):
+                 shift=False, ctx=-1, zkeys=False, vnext=False):
         super().__init__()
         self.prenorm = prenorm   # each window's state Frobenius-normalised before the sum (experiment)
         self.topk = topk         # keep each token's topk largest |key| entries, zero the rest (experiment)
@@ -67,6 +67,22 @@ class GAGenerator(nn.Module):
         if ctx >= 0:
             self.A2c = nn.Parameter(torch.zeros(L, d, mk))
             self.A3c = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, d, r)) for g in self.groups})
+        # Product keys for down_proj: K += A2z Z_t, Z the base's own MLP activations silu(gate) * up
+        # at that layer — the space down_proj's LoRA query (A1 z) reads. A product of two
+        # projections of the residual holds entity x attribute terms, which a key linear in H
+        # cannot: the linear read of H adds an entity match and an attribute match (a
+        # distractor's half-match wins half the time); a read in z can multiply them. Zero at the start.
+        self.zkeys = zkeys
+        if zkeys:
+            self.A2z = nn.Parameter(torch.zeros(L, c.ffn, mk))
+        # Look-ahead values: v_t also reads the NEXT token, V += A3n H_{t+1} (zero at the start; the
+        # generator reads the whole window, so nothing makes it causal). A two-token value ("F S")
+        # is read back through the first token's slot: the query of the second answer step is the
+        # first step's (the question's context dominates layer 0's MLP input), so it finds F's
+        # slot again, and only that slot can hold S.
+        self.vnext = vnext
+        if vnext:
+            self.A3n = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, d, r)) for g in self.groups})
         if norm == "growth":
             self.growth = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, 1, 1)) for g in self.groups})
             # fixed (not trained): set once from data by set_reference()
@@ -84,11 +100,15 @@ class GAGenerator(nn.Module):
         """Additive partial states {group: [b, L, mk, r]} of a batch of windows (padded
         positions contribute exactly zero: H is multiplied by the mask). hs: the frozen base's
         hidden states of these windows when the caller already has them (training's --retr)."""
-        if hs is None:
+        if hs is None or self.zkeys:
             with torch.no_grad():
-                _, hs = self.base(input_ids, attention_mask, return_hidden=True)
+                _, hs, zs = self.base(input_ids, attention_mask, return_hidden=True, return_mlp=True)
         m = attention_mask.to(torch.float32)[:, None, :, None]          # [b,1,T,1]
         H = torch.stack([lm.rms(h) for h in hs], dim=1) * m              # [b,L,T,d]
+        if self.vnext:   # H_{t+1} (zero at a window's last token: padded positions are zero in H)
+            Hn = torch.cat([H[:, :, 1:], torch.zeros_like(H[:, :, :1])], dim=2)
+        if self.zkeys:
+            Kz = torch.matmul(torch.stack([lm.rms(z) for z in zs], dim=1) * m, self.A2z)   # [b,L,T,mk]
         out = {}
         if self.shift:   # H_{t-1} (zero at a window's first token; padded rows write nothing: V = 0)
             Hp = torch.cat([torch.zeros_like(H[:, :, :1]), H[:, :, :-1]], dim=2)
@@ -102,12 +122,16 @@ class GAGenerator(nn.Module):
                 K = K + Ks
             if self.ctx >= 0:
                 K = K + Kc
+            if self.zkeys and g == "down_proj":
+                K = K + Kz
             if self.topk:   # sparse keys: fewer tokens share a key dimension, less interference
                 idx = K.abs().topk(self.topk, dim=-1).indices
                 K = torch.zeros_like(K).scatter(-1, idx, K.gather(-1, idx))
             V = torch.matmul(H, self.A3[g])                               # [b,L,T,r]
             if self.ctx >= 0:
                 V = V + torch.matmul(Hc, self.A3c[g])
+            if self.vnext:
+                V = V + torch.matmul(Hn, self.A3n[g])
             if self.gate:
                 V = V * self.write_gate(H, g)
             out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]

@@ -115,9 +115,10 @@ class TinyLM(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, input_ids, attention_mask, lora=None, scaling=2.0, return_hidden=False):
+    def forward(self, input_ids, attention_mask, lora=None, scaling=2.0, return_hidden=False, return_mlp=False):
         """input_ids/attention_mask [b, T] (right padding). lora: {group: (A, B)}.
-        Returns logits [b, T, V] (and the list of per-layer OUTPUT hidden states)."""
+        Returns logits [b, T, V] (and the list of per-layer OUTPUT hidden states; with return_mlp
+        also the list of per-layer MLP activations, down_proj's inputs silu(gate) * up)."""
         c = self.c
         b, T = input_ids.shape
         x = self.model.embed_tokens(input_ids)
@@ -130,7 +131,7 @@ class TinyLM(nn.Module):
         keep = causal[None, None] & (attention_mask[:, None, None, :] > 0)
         bias = (keep.to(x.dtype) - 1.0) * 1e9                     # 0 keep, -1e9 masked
         nh, hd = c.n_heads, c.d // c.n_heads
-        hiddens = []
+        hiddens, zs = [], []
         for i, L in enumerate(self.model.layers):
             h = L.input_layernorm(x)
             at = L.self_attn
@@ -146,7 +147,11 @@ class TinyLM(nn.Module):
             m = L.mlp
             gt = lin(h, m.gate_proj, lora, "gate_proj", i, scaling)
             up = lin(h, m.up_proj, lora, "up_proj", i, scaling)
-            x = x + lin(F.silu(gt) * up, m.down_proj, lora, "down_proj", i, scaling)
+            z = F.silu(gt) * up
+            x = x + lin(z, m.down_proj, lora, "down_proj", i, scaling)
             hiddens.append(x)
+            zs.append(z)
         logits = torch.matmul(self.model.norm(x), self.model.embed_tokens.weight.t())
+        if return_mlp:
+            return logits, hiddens, zs
         return (logits, hiddens) if return_hidden else logits

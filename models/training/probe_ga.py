@@ -14,6 +14,11 @@ set); greedy decoding, exact match.
   a one-sentence document: is the second token of a two-token answer stored?
 - surname rank: on 60 one-window `ga_val` documents, teacher-forced with the right first name,
   the rank of the right surname among all tokens.
+- second step: on 30 one-sentence documents "C is led by F S .", teacher-forced, the mean rank of
+  the first name's and the surname's weight |k_t . A1 x| in layer 0's MLP read (of the ~8 tokens)
+  when the adapter predicts the first name and then the surname.
+- --masks: EM with the write gates masked to each document's fact sentences / entity names and
+  values / values only (1, 2 and 4 windows): whether long documents lose answers to filler.
 - --val: EM on 60 one-window `ga_val` documents (all questions / with a distractor / without;
   ceo and mayor answers, their first names and surnames) and on 15 four-window ones.
 """
@@ -21,6 +26,7 @@ import argparse, os, random, statistics
 import torch
 import common, data, evalsets, lm, world
 from export import load_generator
+from ga_aux import module_inputs
 from train_ga import doc_adapter, expand
 
 
@@ -128,10 +134,72 @@ def probe_surname_rank(gen, t, docs):
 
 
 @torch.no_grad()
-def val_docs(t, pools, windows, n_docs):
+def probe_second_step(gen, t, n=30):
+    rng = random.Random(5)
+    ranks = {}
+    for _ in range(n):
+        fn, sn = rng.choice(world.FIRST), rng.choice(world.LAST)
+        c = f"{rng.choice(world.COMPANY_ROOTS)} {rng.choice(world.COMPANY_SUFFIX)}"
+        ids = t.encode(f"{c} is led by {fn} {sn} .")
+        toks = [t.decode([i]) for i in ids]
+        di, dm = common.pad([ids])
+        _, hs = gen.base(di, dm, return_hidden=True)
+        H = torch.stack([lm.rms(h) for h in hs], dim=1)
+        Hp = torch.cat([torch.zeros_like(H[:, :, :1]), H[:, :, :-1]], dim=2)
+        prompt = t.encode(common.closed_prompt(f"who runs {c} ?"))
+        for step, p in (("first name", prompt), ("surname", prompt + t.encode(fn))):
+            qi, qm = common.pad([p])
+            x = module_inputs(gen.base, qi, qm, [0], ["gate_proj", "up_proj", "down_proj"], torch.tensor([len(p) - 1]))
+            for (_, g), xv in x.items():
+                K = H[0, 0] @ gen.A2[g][0] + (Hp[0, 0] @ gen.A2s[0] if gen.shift else 0)
+                w = (K @ (gen.A1[g][0] @ xv[0])).abs() * (gen.write_gate(H, g)[0, 0, :, 0] if gen.gate else 1)
+                order = w.argsort(descending=True).tolist()
+                r = ranks.setdefault((step, g), [[], []])
+                r[0].append(order.index(toks.index(fn)))
+                r[1].append(order.index(toks.index(sn)))
+    print("layer 0's read, mean rank of the first name's / the surname's weight, predicting:",
+          {f"{s} {g}": (round(statistics.mean(a), 1), round(statistics.mean(b), 1)) for (s, g), (a, b) in ranks.items()})
+
+
+@torch.no_grad()
+def probe_masks(gen, t, pools):
+    """The write gates masked to tokens of each document's facts (an oracle gate)."""
+    def mask(it, mode):
+        rows = []
+        for wi, w in enumerate(it["windows"]):
+            keep = set()
+            for s in it["doc"]["windows"][wi]:
+                for n, _, v in s["facts"]:
+                    keep.update(t.encode(v) + (t.encode(n) if mode == "names+values" else []))
+                if mode == "fact sentences" and s["facts"]:
+                    keep.update(t.encode(s["text"]))
+            rows.append([float(i in keep) for i in t.encode(w)])
+        T = max(len(r) for r in rows)
+        return torch.tensor([r + [0.0] * (T - len(r)) for r in rows])
+    gate = gen.write_gate
+    try:
+        for windows, n in ((1, 30), (2, 15), (4, 15)):
+            docs = val_docs(t, pools, windows, n, keep_doc=True)
+            for mode in ("all", "fact sentences", "names+values", "values"):
+                hits, share = [], []
+                for it in docs:
+                    m = None if mode == "all" else mask(it, mode)
+                    gen.write_gate = gate if m is None else (lambda H, g, m=m: gate(H, g) * m[:, None, :H.shape[2], None])
+                    if m is not None:
+                        share.append(float(m.sum()) / sum(len(t.encode(w)) for w in it["windows"]))
+                    outs = answer(gen.base, t, doc_adapter(gen, t, it["windows"]), [q["question"] for q in it["qas"]])
+                    hits += [common.em(o, q["answer"]) for o, q in zip(outs, it["qas"])]
+                print(f"write mask {mode}, {windows} window(s), {n} documents: EM {100 * sum(hits) / len(hits):.1f} "
+                      f"(n={len(hits)}), tokens written {statistics.mean(share) if share else 1.0:.2f}", flush=True)
+    finally:
+        gen.__dict__.pop("write_gate", None)   # back to the class's method
+
+
+@torch.no_grad()
+def val_docs(t, pools, windows, n_docs, keep_doc=False):
     """The ga_val documents every probe reads (seed 7, training styles)."""
     return evalsets.ga_docs("ga_val", pools, t, n_docs, windows, seed=7, styles=data.TRAIN_STYLES,
-                            q_styles=data.TRAIN_STYLES, max_q=24 if windows > 1 else None)
+                            q_styles=data.TRAIN_STYLES, max_q=24 if windows > 1 else None, keep_doc=keep_doc)
 
 
 @torch.no_grad()
@@ -156,6 +224,7 @@ def main():
     ap.add_argument("--docs", type=int, default=20, help="ga_val documents for the layer probe")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val", action="store_true", help="also the ga_val EM splits")
+    ap.add_argument("--masks", action="store_true", help="also EM with the write gates masked to the facts")
     args = ap.parse_args()
     common.setup(threads=args.threads, seed=0)
     t = common.get_tok()
@@ -167,6 +236,9 @@ def main():
     probe_binding(gen, t, args.n)
     probe_second_token(gen, t, args.n)
     probe_surname_rank(gen, t, one)
+    probe_second_step(gen, t)
+    if args.masks:
+        probe_masks(gen, t, pools)
     if args.val:
         probe_val(gen, t, one, 1)
         probe_val(gen, t, val_docs(t, pools, 4, 15), 4)

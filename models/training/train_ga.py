@@ -98,6 +98,12 @@ def main():
                     "also sees the previous token; A2s starts at zero")
     ap.add_argument("--ctx", type=int, default=-1, help="contextual keys/values from this layer's output "
                     "(hyper.GAGenerator; zero at the start)")
+    ap.add_argument("--zkeys", action="store_true", help="down_proj's keys also read the base's MLP "
+                    "activations (hyper.GAGenerator: the space down_proj's query reads; zero at the start)")
+    ap.add_argument("--vnext", action="store_true", help="look-ahead values: v_t also reads token t+1 "
+                    "(hyper.GAGenerator: the second token of a two-token value rides in the first's slot; zero at the start)")
+    ap.add_argument("--new_lr", type=float, default=1.0, help="learning-rate multiplier of the zero-initialised "
+                    "additions (A2s, A2c/A3c, A2z, A3n)")
     ap.add_argument("--efacts", type=float, default=0.0, help="weight of the entity-facts loss "
                     "(ga_aux.entity_facts_loss): at a question's entity name, the adapted layer-0 output "
                     "predicts that entity's values (a training-only linear head)")
@@ -147,7 +153,7 @@ def main():
     base = common.load_base(args.base or None)
     gen = hyper.GAGenerator(base, GROUPS, r=args.r, mk=args.mk, norm=args.norm, gate=args.gate,
                             prenorm=args.prenorm, topk=args.topk, shift=args.shift,
-                            ctx=args.ctx)
+                            ctx=args.ctx, zkeys=args.zkeys, vnext=args.vnext)
     src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=args.from_r, mk=args.widen_from,
                                                                 norm=args.norm, gate=args.from_gate)
     if args.init:
@@ -168,10 +174,18 @@ def main():
         with torch.no_grad():
             gen.set_reference(gen.states(ids, mask))
         print("growth reference norms", {g: [round(x, 1) for x in gen.ref[g].flatten().tolist()] for g in gen.groups}, flush=True)
-    params = [p for n, p in gen.named_parameters() if not n.startswith("base.") and p.requires_grad]
+    named = [(n, p) for n, p in gen.named_parameters() if not n.startswith("base.") and p.requires_grad]
+    params = [p for _, p in named]
     print("generator params", sum(p.numel() for p in params), "state size", gen.state_size(), flush=True)
     head = torch.nn.Linear(base.c.d, base.c.vocab) if args.efacts else None   # training-only
-    opt = torch.optim.AdamW(params + (list(head.parameters()) if head else []), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    # The zero-initialised additions (A2s, A2c/A3c, A2z, A3n) may learn faster than the trained rest.
+    is_added = lambda n: n.split(".")[0] in ("A2s", "A2c", "A3c", "A2z", "A3n")
+    added = [p for n, p in named if is_added(n)]
+    rest = [p for n, p in named if not is_added(n)]
+    groups = [{"params": rest + (list(head.parameters()) if head else [])}]
+    if added:
+        groups.append({"params": added, "lr": args.lr * args.new_lr})
+    opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
     t0 = time.time()
     prog = lambda s: max(s / args.steps, (time.time() - t0) / 60 / args.max_minutes if args.max_minutes else 0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * (

@@ -55,14 +55,21 @@ const REPEATS = QUICK ? 3 : 5;
 const DEPTH = QUICK ? 256 : 1024;
 
 /** Requests/s of `n` requests over 16 keep-alive connections, from a separate process. */
-async function loadGenerator(url: string, method: string, route: string, body: string, n = QUICK ? 2000 : 4000): Promise<number> {
+/**
+ * Requests/s from the load generator's process, and this process's CPU time per request (user +
+ * system, all threads; the service under test runs here): the client shares this machine's two
+ * cores, so its own cost moves the rate, not the server's CPU per request.
+ */
+async function loadGenerator(url: string, method: string, route: string, body: string, n = QUICK ? 2000 : 4000): Promise<{ rps: number; cpuUs: number }> {
+  const cpu0 = process.cpuUsage();
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/test/bench/load-generator.js'), url, method, route, body, '16', String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((resolve) => child.on('exit', resolve));
   const r = JSON.parse(out) as { rps: number; bad: number };
   if (r.bad > 0) throw new Error(`${r.bad} of ${n} ${method} ${route} failed`);
-  return r.rps;
+  const cpu = process.cpuUsage(cpu0);
+  return { rps: r.rps, cpuUs: (cpu.user + cpu.system) / n };
 }
 
 const registry = await ModelRegistry.load({ dirs: [SHIPPED_MODELS_DIR, FIXTURE_MODELS_DIR] });
@@ -236,20 +243,27 @@ await withService({ BATCH_MAX_SIZE: '32', BATCH_MAX_WAIT_MS: '2', WORKER_CONCURR
   // ceiling of its HTTP stack at that moment.
   const hz: number[] = [];
   const ratios: number[] = [];
+  const cpuHit: number[] = [];
+  const cpuHz: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
     const lat: number[] = [];
     for (let i = 0; i < 200; i++) lat.push((await timed(() => call(svc.url, 'POST', '/v1/adapters', body)))[0]);
     p50s.push(percentile(lat, 50));
     p99s.push(percentile(lat, 99));
-    rps.push(await loadGenerator(svc.url, 'POST', '/v1/adapters', JSON.stringify(body)));
-    hz.push(await loadGenerator(svc.url, 'GET', '/healthz', '-'));
+    const hit = await loadGenerator(svc.url, 'POST', '/v1/adapters', JSON.stringify(body));
+    const health = await loadGenerator(svc.url, 'GET', '/healthz', '-');
+    rps.push(hit.rps);
+    hz.push(health.rps);
+    cpuHit.push(hit.cpuUs);
+    cpuHz.push(health.cpuUs);
     ratios.push(rps[r]! / hz[r]!);
   }
-  results.cache_hit = { p50_ms: median(p50s), p99_ms: median(p99s), rps_c16: median(rps), healthz_rps_c16: median(hz), ratio: median(ratios) };
+  results.cache_hit = { p50_ms: median(p50s), p99_ms: median(p99s), rps_c16: median(rps), healthz_rps_c16: median(hz), ratio: median(ratios), cpu_us: median(cpuHit), healthz_cpu_us: median(cpuHz) };
   report('cache hit: p50 / p99 (sequential)', `${ms(median(p50s))} / ${ms(median(p99s))}`);
   report('cache hit: requests/s (16 connections, separate client process)', median(rps).toFixed(0));
   report('/healthz: requests/s (16 connections, separate client process)', median(hz).toFixed(0));
   report('cache-hit requests/s / /healthz requests/s (median of paired runs)', `${median(ratios).toFixed(2)} (goal ≥ 0.6)`);
+  report('service CPU per request: cache hit / /healthz (µs, ratio)', `${median(cpuHit).toFixed(0)} / ${median(cpuHz).toFixed(0)} (${(median(cpuHz) / median(cpuHit)).toFixed(2)})`);
 });
 
 // 3. Throughput at a queue depth: DEPTH jobs wait in a paused queue, ready workers drain them.
