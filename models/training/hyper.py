@@ -72,6 +72,7 @@ class GAGenerator(nn.Module):
         # projections of the residual holds entity x attribute terms, which a key linear in H
         # cannot: the linear read of H adds an entity match and an attribute match (a
         # distractor's half-match wins half the time); a read in z can multiply them. Zero at the start.
+        # Tried from 2.3.0 (600 steps): no better binding (V2-STATUS, 2026-12-08).
         self.zkeys = zkeys
         if zkeys:
             self.A2z = nn.Parameter(torch.zeros(L, c.ffn, mk))
@@ -79,7 +80,8 @@ class GAGenerator(nn.Module):
         # generator reads the whole window, so nothing makes it causal). A two-token value ("F S")
         # is read back through the first token's slot: the query of the second answer step is the
         # first step's (the question's context dominates layer 0's MLP input), so it finds F's
-        # slot again, and only that slot can hold S.
+        # slot again, and only that slot can hold S. Tried from 2.3.0 (300 steps, --new_lr 10): the
+        # base does not turn such a slot into S after F (V2-STATUS, 2026-12-08).
         self.vnext = vnext
         if vnext:
             self.A3n = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, d, r)) for g in self.groups})

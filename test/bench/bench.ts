@@ -54,11 +54,11 @@ if (values.scale) {
 const REPEATS = QUICK ? 3 : 5;
 const DEPTH = QUICK ? 256 : 1024;
 
-/** Requests/s of `n` requests over 16 keep-alive connections, from a separate process. */
 /**
- * Requests/s from the load generator's process, and this process's CPU time per request (user +
- * system, all threads; the service under test runs here): the client shares this machine's two
- * cores, so its own cost moves the rate, not the server's CPU per request.
+ * Requests/s of `n` requests over 16 keep-alive connections from a separate process, and this
+ * process's CPU time per request (user + system, all threads; the service under test runs here):
+ * the client shares this machine's two cores, so its own cost moves the rate, not the server's
+ * CPU per request.
  */
 async function loadGenerator(url: string, method: string, route: string, body: string, n = QUICK ? 2000 : 4000): Promise<{ rps: number; cpuUs: number }> {
   const cpu0 = process.cpuUsage();
