@@ -102,7 +102,7 @@ def module_inputs(base, qi, qm, layers, groups, last):
 
 
 def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), groups=("q_proj", "k_proj", "v_proj"),
-                   tau=10.0):
+                   tau=10.0, second=False):
     """Auxiliary binding loss for the generator (--retr W): the LoRA reads its state with
     z = A1 x at a question's last prompt token (x = the module's input there) and each document
     token t contributes in proportion to k_t . z, so ask that read to point at the tokens of the
@@ -110,7 +110,9 @@ def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), gro
     positions holding the answer's first token (a distractor's value is a negative, unless it is
     the same word). Keys and queries of any `groups` at any `layers` (the query's input is the
     module's own input, read by module_inputs; the keys include the generator's contextual keys,
-    --ctx). hs: the frozen base's hidden states of the windows (the ones GAGenerator.states read)."""
+    --ctx). hs: the frozen base's hidden states of the windows (the ones GAGenerator.states read).
+    second: also the second answer step of two-token answers (the prompt plus the answer's first
+    token, pointing at the positions of its second: a surname after the first name)."""
     assert not gen.shift, "token-shift keys are not supported here"
     base = gen.base
     with torch.no_grad():
@@ -129,12 +131,14 @@ def retrieval_loss(gen, hs, ids, mask, widx, n_docs, rows, layers=(1, 2, 3), gro
                 pi[d, :len(x)] = torch.tensor([b for _, b in x])
                 dm[d, :len(x)] = True
         dtok = ids[ri, pi]                                                # [docs, nmax]
-        stud = [r for _, r, _ in rows]
-        qi, qm, _, _ = common.lm_batch(stud)
-        last = torch.tensor([len(p) - 1 for p, _, _ in stud])
+        items = [(i, p, tg[0]) for i, (p, tg, _), _ in rows]
+        if second:   # targets are the answer's tokens and EOS
+            items += [(i, p + tg[:1], tg[1]) for i, (p, tg, _), _ in rows if len(tg) >= 3]
+        qi, qm, _, _ = common.lm_batch([(p, [], 0.0) for _, p, _ in items])
+        last = torch.tensor([len(p) - 1 for _, p, _ in items])
         xin = module_inputs(base, qi, qm, layers, groups, last)
-        qdoc = torch.tensor([i for i, _, _ in rows])
-        first = torch.tensor([tg[0] for _, tg, _ in stud])
+        qdoc = torch.tensor([i for i, _, _ in items])
+        first = torch.tensor([tok for _, _, tok in items])
         pos = (dtok[qdoc] == first[:, None]) & dm[qdoc]                   # [nq, nmax]
         has = pos.any(1)
         if not has.any():

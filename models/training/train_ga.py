@@ -126,6 +126,8 @@ def main():
                     "(retrieval_loss: the state's read at a question points at the answer's tokens)")
     ap.add_argument("--retr_at", default="1,2,3:q_proj,k_proj,v_proj", help="layers:modules the retrieval "
                     "loss reads (the shipped adapters answer from layer 0's MLP: '0:gate_proj,up_proj,down_proj')")
+    ap.add_argument("--retr2", action="store_true", help="the retrieval loss also at the second step of "
+                    "two-token answers (pointing at the surname after the first name)")
     ap.add_argument("--recon", type=float, default=0.5, help="weight of a window-reconstruction LM loss")
     ap.add_argument("--boost", default="", help="'ceo,mayor=4': questions about these attributes are drawn "
                     "4x as often from a document's facts (the two-word person-name values the adapter misses)")
@@ -240,7 +242,7 @@ def main():
             slog = F.log_softmax(logits[sp[:, 0], sp[:, 1]], -1)
             loss = (1 - args.kd) * loss + args.kd * F.kl_div(slog, tlog, log_target=True, reduction="batchmean")
         if args.retr > 0:
-            rl = retrieval_loss(gen, hs, ids, mask, widx, args.docs, rows, *retr_at)
+            rl = retrieval_loss(gen, hs, ids, mask, widx, args.docs, rows, *retr_at, second=args.retr2)
             loss = loss + args.retr * rl
             rrun = 0.98 * rrun + 0.02 * float(rl) if step > 1 else float(rl)
         if args.recon > 0:
