@@ -135,6 +135,11 @@ def probe_surname_rank(gen, t, docs):
 
 @torch.no_grad()
 def probe_second_step(gen, t, n=30):
+    # The keys as GAGenerator.states builds them for layer 0, token-shift included; contextual and
+    # MLP-activation keys are not rebuilt here (as retrieval_loss does not rebuild shift keys).
+    if gen.ctx >= 0 or gen.zkeys:
+        print("second-step probe: skipped (contextual / MLP-activation keys are not supported here)")
+        return
     rng = random.Random(5)
     ranks = {}
     for _ in range(n):
