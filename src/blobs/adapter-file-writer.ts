@@ -12,7 +12,7 @@
  * of an adapter that no index entry points to; the retry rewrites them (same id, same input).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, promises as fs, constants as fsc, renameSync, rmSync, writevSync, close as closeFd, fdatasync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, promises as fs, constants as fsc, renameSync, rmSync, writevSync, fdatasync, fsync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { PlannedFile } from '../adapters/assemble.js';
@@ -50,12 +50,12 @@ const IOV_MAX = 1024;
 const SYNC_WRITE_MAX_BYTES = 1024 * 1024;
 
 const fdatasyncAsync = promisify(fdatasync);
-const closeAsync = promisify(closeFd);
+const fsyncAsync = promisify(fsync);
 
 /** A written file awaiting the batch's sync round. */
 interface Unsynced {
   sync(): Promise<void>;
-  close(): Promise<void>;
+  close(): void | Promise<void>;
 }
 
 export class AdapterFileWriter {
@@ -81,7 +81,7 @@ export class AdapterFileWriter {
       items.map(async (item): Promise<AdapterWriteResult> => {
         try {
           const dir = this.layout.adapterDir(item.tenant, item.adapterId);
-          await this.ensureDir(dir, dirs);
+          this.ensureDir(dir, dirs);
           const files = await Promise.all(item.files.map((f) => this.writeFile(dir, f, open)));
           dirs.add(dir);
           return { ok: true, files };
@@ -94,7 +94,8 @@ export class AdapterFileWriter {
     // — one round of concurrent syncs per batch, which the file system's journal merges. Nothing
     // is indexed before this resolves, so an earlier crash leaves only unindexed files.
     const synced = await Promise.allSettled(this.fsync ? [...open.map((h) => h.sync()), ...[...dirs].map((d) => fsyncDir(d))] : []);
-    await Promise.allSettled(open.map((h) => h.close()));
+    // async: a close that throws (sync for small files) is a settled rejection, not an escape.
+    await Promise.allSettled(open.map(async (h) => h.close()));
     const failed = synced.find((x) => x.status === 'rejected');
     if (failed) {
       const message = `could not sync the adapter store: ${(failed as PromiseRejectedResult).reason?.message ?? failed}`;
@@ -106,10 +107,12 @@ export class AdapterFileWriter {
   /**
    * mkdir -p; a directory created here is fsynced with the batch (its parent's entry too). Not
    * cached: an adapter's directory is new for each adapter, and one removed by eviction must be
-   * made again when the same id is regenerated.
+   * made again when the same id is regenerated. Synchronous, as the small files' writes are: a
+   * metadata call costs tens of microseconds on this dedicated thread, a thread-pool round trip
+   * on an idle machine several hundred (the wake-up), and each adapter's writes wait for it.
    */
-  private async ensureDir(dir: string, dirty: Set<string>): Promise<void> {
-    const created = await fs.mkdir(dir, { recursive: true });
+  private ensureDir(dir: string, dirty: Set<string>): void {
+    const created = mkdirSync(dir, { recursive: true });
     if (created !== undefined) {
       // Every directory from the first one created up to the tenant root gets its entry synced.
       for (let d = path.dirname(dir); d.length >= path.dirname(created).length && d !== path.dirname(d); d = path.dirname(d)) dirty.add(d);
@@ -169,7 +172,7 @@ function writeSmallFile(tmp: string, final: string, file: PlannedFile, open: Uns
     rmSync(tmp, { force: true });
     throw err;
   }
-  open.push({ sync: () => fdatasyncAsync(fd), close: () => closeAsync(fd) });
+  open.push({ sync: () => fdatasyncAsync(fd), close: () => closeSync(fd) });
   return { name: file.name, bytes: file.bytes, sha256: digest(file.parts) };
 }
 
@@ -196,11 +199,15 @@ function advance(queue: Uint8Array[], n: number): Uint8Array[] {
   return rest;
 }
 
+/**
+ * Only the fsync goes to the thread pool (it waits on the disk, and the batch's syncs run side
+ * by side there); opening and closing the directory are microseconds, done here.
+ */
 async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
+  const fd = openSync(dir, 'r');
   try {
-    await handle.sync();
+    await fsyncAsync(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
