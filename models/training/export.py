@@ -123,7 +123,7 @@ def load_generator(model_id, base_path=None, ckpt_path=None):
         gen = hyper.GAGenerator(base, ck["groups"], r=a.get("r", common.LORA_R), mk=a["mk"], norm=a["norm"],
                                  gate=a.get("gate", False), prenorm=a.get("prenorm", False),
                                  shift=a.get("shift", False), ctx=a.get("ctx", -1),
-                                 zkeys=a.get("zkeys", False), vnext=a.get("vnext", False))
+                                 zkeys=a.get("zkeys", False), vnext=a.get("vnext", False), ls=a.get("ls", ""), ls_lam=a.get("ls_lam", 10.0), off=a.get("off", ""), ctxb=a.get("ctxb", False))
     else:
         gen = hyper.IAGHyperNet(base, ck["groups"], r=common.LORA_R, hidden=a["hidden"])
     missing = gen.load_state_dict(ck["state"], strict=False)

@@ -29,7 +29,7 @@ import lm
 
 class GAGenerator(nn.Module):
     def __init__(self, base, groups, r=8, mk=64, norm="frobenius", gate=False, prenorm=False, topk=0,
-                 shift=False, ctx=-1, zkeys=False, vnext=False):
+                 shift=False, ctx=-1, zkeys=False, vnext=False, ls="", ls_lam=10.0, off="", ctxb=False):
         super().__init__()
         self.prenorm = prenorm   # each window's state Frobenius-normalised before the sum (experiment)
         self.topk = topk         # keep each token's topk largest |key| entries, zero the rest (experiment)
@@ -85,6 +85,35 @@ class GAGenerator(nn.Module):
         self.vnext = vnext
         if vnext:
             self.A3n = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, d, r)) for g in self.groups})
+        # Layers whose LoRA is switched off (lora_A zero), e.g. "0": the read must happen deeper,
+        # where the base's states carry the entity a fact or question is about (experiment).
+        self.off = [int(x) for x in off.split(",")] if off else []
+        # Context-dependent B (experiment): B = B0 + bgain * T, T = sum_t u_t v_t^T with u_t = U H_t
+        # (an additive state of the module's output size), scaled to B0's norm. With B fixed, every
+        # document's values must be written as 8-number codes that one B decodes for all documents;
+        # with T the output directions come from the document (the value tokens themselves). bgain
+        # is zero at the start: the same function. Tried from 2.3.0 (450 steps): bgain stayed near 0.
+        self.ctxb = ctxb
+        if ctxb:
+            self.U = nn.ParameterDict({g: nn.Parameter(torch.randn(L, d, c.module_dims(g)[1]) / math.sqrt(d))
+                                       for g in self.groups})
+            self.bgain = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, 1, 1)) for g in self.groups})
+        # Least-squares read (experiment): at the layers/modules of `ls` ("0:gate_proj,up_proj"), the
+        # state is read as S = (G + lam I)^-1 C with C = sum_t k_t v_t^T (the Hebbian state) and G =
+        # sum_t g_t k_t k_t^T (both additive over windows), lam = exp(loglam) * tr(G)/mk. The Hebbian
+        # read scores every fact by its key's overlap with the query, so a fact sharing only the
+        # attribute with the asked one scores half; whitening by G suppresses the directions many
+        # keys share (the attribute, the generic token) and keeps the distinctive ones (the
+        # entity) — the delta rule's advantage over linear attention. Large lam is the Hebbian read
+        # (the solution is rescaled to C's norm, so the start is the same function). Tried from 2.3.0 at layer
+        # 0, and at layers 1-3 with layer 0 off: no binding (V2-STATUS, 2026-12-08 ninth). Not exportable:
+        # ONNX has no solve.
+        self.ls_at = {}
+        if ls:
+            layers, mods = ls.split(":")
+            self.ls_at = {g: [int(x) for x in layers.split(",")] for g in mods.split(",")}
+            self.loglam = nn.ParameterDict({g: nn.Parameter(torch.full((len(ls_l), 1, 1), math.log(ls_lam)))
+                                            for g, ls_l in self.ls_at.items()})
         if norm == "growth":
             self.growth = nn.ParameterDict({g: nn.Parameter(torch.zeros(L, 1, 1)) for g in self.groups})
             # fixed (not trained): set once from data by set_reference()
@@ -137,6 +166,12 @@ class GAGenerator(nn.Module):
             if self.gate:
                 V = V * self.write_gate(H, g)
             out[g] = torch.matmul(K.transpose(-1, -2), V)                 # [b,L,mk,r]
+            if self.ctxb:   # the output directions' state, [b,L,out,r]
+                out[g + "@T"] = torch.matmul(torch.matmul(H, self.U[g]).transpose(-1, -2), V)
+            if g in self.ls_at:   # the keys' Gram at the least-squares layers, [b,nl,mk,mk]
+                Kl = K[:, self.ls_at[g]]
+                w = self.write_gate(H, g)[:, self.ls_at[g]] if self.gate else 1.0
+                out[g + "@G"] = torch.matmul(Kl.transpose(-1, -2), Kl * w)
             if self.prenorm:   # every window weighs the same in the sum, whatever its length
                 out[g] = out[g] * (math.sqrt(self.mk * self.r) / torch.sqrt((out[g] * out[g]).sum(dim=(-1, -2), keepdim=True) + 1e-6))
         return out
@@ -150,6 +185,9 @@ class GAGenerator(nn.Module):
         return len(self.groups) * self.base.c.n_layers * self.mk * self.r
 
     def flatten(self, S):
+        extra = set(S) - set(self.groups)
+        if extra:   # the --ls / --ctxb experiments' states: export does not carry them
+            raise NotImplementedError(f"no flat layout for the states {sorted(extra)}")
         b = next(iter(S.values())).shape[0]
         return torch.cat([S[g].reshape(b, -1) for g in self.groups], dim=1)
 
@@ -164,6 +202,8 @@ class GAGenerator(nn.Module):
         res = {}
         for g in self.groups:
             S = S_sum[g]
+            if g in self.ls_at:
+                S = self.ls_read(g, S, S_sum[g + "@G"])
             if self.norm in ("frobenius", "growth"):
                 fro = torch.sqrt((S * S).sum(dim=(-1, -2), keepdim=True) + 1e-6)
                 S = S * (math.sqrt(self.mk * self.r) / fro)
@@ -171,9 +211,30 @@ class GAGenerator(nn.Module):
                     S = S * torch.exp(self.growth[g] * torch.log(fro / self.ref[g]))
             S = S * self.gain[g]
             A = torch.matmul(S.transpose(-1, -2), self.A1[g])             # [b,L,r,in]
+            if self.off:
+                keep = torch.ones(1, A.shape[1], 1, 1)
+                keep[:, self.off] = 0
+                A = A * keep
             B = self.B[g].unsqueeze(0).expand(b, -1, -1, -1)               # [b,L,out,r]
+            if self.ctxb:
+                T = S_sum[g + "@T"]
+                T = T * (torch.sqrt((self.B[g] * self.B[g]).sum((-1, -2), keepdim=True)) /
+                         torch.sqrt((T * T).sum((-1, -2), keepdim=True) + 1e-12))
+                B = B + self.bgain[g] * T
             res[g] = (A, B)
         return res
+
+    def ls_read(self, g, C, G):
+        """C with its least-squares layers replaced by (G + lam I)^-1 C, rescaled to C's norm."""
+        at = self.ls_at[g]
+        Cl = C[:, at]
+        mk = G.shape[-1]
+        scale = torch.diagonal(G, dim1=-2, dim2=-1).sum(-1)[..., None, None] / mk + 1e-6
+        X = torch.linalg.solve(G + torch.exp(self.loglam[g]) * scale * torch.eye(mk), Cl)
+        X = X * torch.sqrt((Cl * Cl).sum((-1, -2), keepdim=True) / ((X * X).sum((-1, -2), keepdim=True) + 1e-12))
+        C = C.clone()
+        C[:, at] = X
+        return C
 
     def sum_windows(self, S, doc_index, n_docs):
         """Sum window states into their documents' states: doc_index [n_windows] -> [n_docs]."""

@@ -102,6 +102,12 @@ def main():
                     "activations (hyper.GAGenerator: the space down_proj's query reads; zero at the start)")
     ap.add_argument("--vnext", action="store_true", help="look-ahead values: v_t also reads token t+1 "
                     "(hyper.GAGenerator: the second token of a two-token value rides in the first's slot; zero at the start)")
+    ap.add_argument("--ls", default="", help="least-squares read at these layers:modules, e.g. "
+                    "'0:gate_proj,up_proj,down_proj' (hyper.GAGenerator; starts near the Hebbian read)")
+    ap.add_argument("--ctxb", action="store_true", help="context-dependent B (hyper.GAGenerator; zero at the start)")
+    ap.add_argument("--off", default="", help="layers whose LoRA is off (lora_A zero), e.g. '0'")
+    ap.add_argument("--ls_lam", type=float, default=10.0, help="--ls: lam at the start, in units of tr(G)/mk")
+    ap.add_argument("--ls_freeze", action="store_true", help="--ls: lam stays at --ls_lam")
     ap.add_argument("--new_lr", type=float, default=1.0, help="learning-rate multiplier of the zero-initialised "
                     "additions (A2s, A2c/A3c, A2z, A3n)")
     ap.add_argument("--efacts", type=float, default=0.0, help="weight of the entity-facts loss "
@@ -155,7 +161,7 @@ def main():
     base = common.load_base(args.base or None)
     gen = hyper.GAGenerator(base, GROUPS, r=args.r, mk=args.mk, norm=args.norm, gate=args.gate,
                             prenorm=args.prenorm, topk=args.topk, shift=args.shift,
-                            ctx=args.ctx, zkeys=args.zkeys, vnext=args.vnext)
+                            ctx=args.ctx, zkeys=args.zkeys, vnext=args.vnext, ls=args.ls, ls_lam=args.ls_lam, off=args.off, ctxb=args.ctxb)
     src_gen = gen if not args.widen_from else hyper.GAGenerator(base, GROUPS, r=args.from_r, mk=args.widen_from,
                                                                 norm=args.norm, gate=args.from_gate)
     if args.init:
@@ -165,6 +171,9 @@ def main():
         init_from_onnx(src_gen, args.init_onnx)
     if args.widen_from:
         widen(gen, src_gen)
+    if args.ls_freeze:
+        for p in gen.loglam.values():
+            p.requires_grad_(False)
     if args.gate_db:   # a uniform gate scale cancels in the state's normalisation; its slope does not
         with torch.no_grad():
             for g in gen.groups:
@@ -181,7 +190,7 @@ def main():
     print("generator params", sum(p.numel() for p in params), "state size", gen.state_size(), flush=True)
     head = torch.nn.Linear(base.c.d, base.c.vocab) if args.efacts else None   # training-only
     # The zero-initialised additions (A2s, A2c/A3c, A2z, A3n) may learn faster than the trained rest.
-    is_added = lambda n: n.split(".")[0] in ("A2s", "A2c", "A3c", "A2z", "A3n")
+    is_added = lambda n: n.split(".")[0] in ("A2s", "A2c", "A3c", "A2z", "A3n", "loglam", "U", "bgain")
     added = [p for n, p in named if is_added(n)]
     rest = [p for n, p in named if not is_added(n)]
     groups = [{"params": rest + (list(head.parameters()) if head else [])}]
@@ -262,7 +271,8 @@ def main():
         if step % args.eval_every == 0 or last:
             v1, v4 = evaluate(gen, t, val1), evaluate(gen, t, val4)
             v = 0.5 * (v1 + v4)
-            print(f"eval {step} val_em_1win {v1:.3f} val_em_4win {v4:.3f}", flush=True)
+            print(f"eval {step} val_em_1win {v1:.3f} val_em_4win {v4:.3f}" + (" loglam " + str(
+                {g: [round(x, 2) for x in p.flatten().tolist()] for g, p in gen.loglam.items()}) if gen.ls_at else ""), flush=True)
             if v >= best:
                 best = v
                 torch.save({"args": vars(args), "groups": GROUPS, "step": step, "val_em": v,
