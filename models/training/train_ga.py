@@ -109,7 +109,7 @@ def main():
     ap.add_argument("--ls_lam", type=float, default=10.0, help="--ls: lam at the start, in units of tr(G)/mk")
     ap.add_argument("--ls_freeze", action="store_true", help="--ls: lam stays at --ls_lam")
     ap.add_argument("--new_lr", type=float, default=1.0, help="learning-rate multiplier of the zero-initialised "
-                    "additions (A2s, A2c/A3c, A2z, A3n)")
+                    "additions (A2s, A2c/A3c, A2z, A3n, loglam, U/bgain)")
     ap.add_argument("--efacts", type=float, default=0.0, help="weight of the entity-facts loss "
                     "(ga_aux.entity_facts_loss): at a question's entity name, the adapted layer-0 output "
                     "predicts that entity's values (a training-only linear head)")
@@ -189,7 +189,7 @@ def main():
     params = [p for _, p in named]
     print("generator params", sum(p.numel() for p in params), "state size", gen.state_size(), flush=True)
     head = torch.nn.Linear(base.c.d, base.c.vocab) if args.efacts else None   # training-only
-    # The zero-initialised additions (A2s, A2c/A3c, A2z, A3n) may learn faster than the trained rest.
+    # The zero-initialised additions (A2s, A2c/A3c, A2z, A3n; --ls's loglam, --ctxb's U/bgain) may learn faster than the trained rest.
     is_added = lambda n: n.split(".")[0] in ("A2s", "A2c", "A3c", "A2z", "A3n", "loglam", "U", "bgain")
     added = [p for n, p in named if is_added(n)]
     rest = [p for n, p in named if not is_added(n)]

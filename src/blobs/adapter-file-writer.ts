@@ -107,9 +107,9 @@ export class AdapterFileWriter {
   /**
    * mkdir -p; a directory created here is fsynced with the batch (its parent's entry too). Not
    * cached: an adapter's directory is new for each adapter, and one removed by eviction must be
-   * made again when the same id is regenerated. Synchronous, as the small files' writes are: a
-   * metadata call costs tens of microseconds on this dedicated thread, a thread-pool round trip
-   * on an idle machine several hundred (the wake-up), and each adapter's writes wait for it.
+   * made again when the same id is regenerated. Synchronous, as the small files' writes are: the
+   * call itself costs this dedicated thread what it costs the kernel, while a thread-pool round
+   * trip adds a wake-up on an idle machine, and each adapter's writes wait for it.
    */
   private ensureDir(dir: string, dirty: Set<string>): void {
     const created = mkdirSync(dir, { recursive: true });
