@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { until } from '../helpers/net.js';
 import { RedisKeys } from '../../src/store/redis-keys.js';
 import { readSafetensors } from '../../src/adapters/safetensors.js';
 import { decodeTensor } from '../../src/adapters/dtype.js';
@@ -171,7 +172,7 @@ describe('long contexts', () => {
     expect(new Set(replies.map((r) => r.body.adapter_id)).size).toBe(1);
     expect(replies.every((r) => r.body.status === 'succeeded')).toBe(true);
     // The worker's 'completed' event follows the answer by a moment.
-    for (const deadline = Date.now() + 5000; svc.completed() === before && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    await until(() => svc.completed() > before, 5000, 'the computation to complete');
     await new Promise((r) => setTimeout(r, 200));
     expect(svc.completed() - before).toBe(1);
   }, 60000);
