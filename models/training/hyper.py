@@ -106,8 +106,9 @@ class GAGenerator(nn.Module):
         # keys share (the attribute, the generic token) and keeps the distinctive ones (the
         # entity) — the delta rule's advantage over linear attention. Large lam is the Hebbian read
         # (the solution is rescaled to C's norm, so the start is the same function). Tried from 2.3.0 at layer
-        # 0, and at layers 1-3 with layer 0 off: no binding (V2-STATUS, 2026-12-08 ninth). Not exportable:
-        # ONNX has no solve.
+        # 0, and at layers 1-3 with layer 0 off: no binding; at layers 1-3 with layer 0 off and --ctx 2
+        # keys, the first run that moved the distractor split (V2-STATUS, 2026-12-08 ninth). Not
+        # exportable yet: ONNX has no solve.
         self.ls_at = {}
         if ls:
             layers, mods = ls.split(":")
